@@ -1,0 +1,38 @@
+# The verbs users type. CMake does the building; this file only wires the steps together.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+BUILD_TYPE ?= Release
+CUDA_COMPILER := $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard /usr/local/cuda/bin/nvcc))
+
+.PHONY: all deps configure build test demo bench format clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+$(BUILD)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(if $(CUDA_COMPILER),-DCMAKE_CUDA_COMPILER=$(CUDA_COMPILER))
+
+configure: $(BUILD)/CMakeCache.txt
+
+build: deps configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Every test; a subset by label: make test LABELS=gradcheck
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(if $(LABELS),-L $(LABELS))
+
+demo: build
+	@echo "strand: the training demo arrives with the trainer; for now, a model round trip:"
+	$(BUILD)/strand init --arch llama --config configs/llama_tiny.json --seed 1 --out $(BUILD)/demo-model
+	$(BUILD)/strand info $(BUILD)/demo-model
+
+bench: build
+	@echo "strand: no benchmarks yet (they arrive with the CUDA backend)"
+
+format:
+	clang-format -i $$(git ls-files '*.h' '*.cpp' '*.cu' '*.cuh')
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,49 @@
+// Arena: bump allocation for activations and workspaces that live for one step.
+//
+// Allocation is a pointer increment inside a block; when a block is full a new one is chained. reset() frees
+// everything at once and, if more than one block was used, replaces them with a single block of the combined
+// size, so from the second step on a step of the same shape allocates nothing from the system.
+// Not thread-safe: one arena per thread of control.
+#pragma once
+
+#include "strand/core/tensor.h"
+
+#include <cstddef>
+#include <vector>
+
+namespace strand {
+
+class Arena {
+ public:
+  static constexpr size_t kAlignment = 64;
+
+  explicit Arena(size_t initial_bytes = size_t{1} << 20, Device device = Device::cpu());
+  ~Arena();
+  Arena(const Arena&) = delete;
+  Arena& operator=(const Arena&) = delete;
+
+  // REQUIRES: bytes > 0. The memory is uninitialised and aligned to kAlignment.
+  void* allocate(size_t bytes);
+  void reset();
+
+  Device device() const { return device_; }
+  size_t bytes_in_use() const { return in_use_; }
+  size_t high_water_mark() const { return high_water_; }
+  size_t capacity() const;
+  size_t block_count() const { return blocks_.size(); }
+
+ private:
+  struct Block {
+    char* base;
+    size_t size;
+  };
+  void add_block(size_t min_bytes);
+
+  Device device_;
+  std::vector<Block> blocks_;
+  size_t offset_ = 0;  // into blocks_.back()
+  size_t in_use_ = 0;
+  size_t high_water_ = 0;
+};
+
+}  // namespace strand

@@ -1,0 +1,22 @@
+// Internal: runs a templated kernel for the float dtype of the op's tensors.
+#pragma once
+
+#include "strand/core/tensor.h"
+
+namespace strand::ops_detail {
+
+template <typename Fn>
+void dispatch_float(DType dtype, const char* op, Fn&& fn) {
+  switch (dtype) {
+    case DType::F32: fn(float{}); return;
+    case DType::F64: fn(double{}); return;
+    default: STRAND_CHECK(false, "{}: unsupported dtype {} (CPU ops take F32 or F64)", op, dtype_name(dtype));
+  }
+}
+
+inline void check_cpu(const Tensor& t, const char* op, const char* name) {
+  STRAND_CHECK(!t.defined() || t.is_cpu(), "{}: {} is on {}, but only the CPU implementation exists", op, name,
+               t.device().str());
+}
+
+}  // namespace strand::ops_detail

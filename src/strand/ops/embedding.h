@@ -1,0 +1,14 @@
+// Token embedding lookup.
+#pragma once
+
+#include "strand/core/tensor.h"
+
+namespace strand {
+
+// y [T, C] = table [V, C] rows at tokens [T] (I32). A token outside [0, V) is an error naming its position.
+void embedding_forward(const Tensor& y, const Tensor& tokens, const Tensor& table);
+
+// dtable [V, C] += scatter-add of dy [T, C] at tokens (deterministic: rows summed in token order).
+void embedding_backward(const Tensor& dtable, const Tensor& dy, const Tensor& tokens);
+
+}  // namespace strand
