@@ -5,8 +5,6 @@
 // its message must make sense to that user. STRAND_ASSERT is for internal invariants and adds source file:line.
 #pragma once
 
-#include <fmt/format.h>
-
 #include <stdexcept>
 #include <string>
 
@@ -24,6 +22,10 @@ class Error : public std::runtime_error {
 
 }  // namespace strand
 
+// nvcc cannot evaluate fmt's compile-time format checks, so CUDA translation units throw strand::Error directly.
+#if !defined(__CUDACC__)
+#include <fmt/format.h>
+
 #define STRAND_CHECK(cond, ...)                                 \
   do {                                                          \
     if (!(cond)) throw ::strand::Error(fmt::format(__VA_ARGS__)); \
@@ -34,3 +36,4 @@ class Error : public std::runtime_error {
     if (!(cond))                                                                                        \
       throw ::strand::Error(fmt::format("internal error: {} failed at {}:{}", #cond, __FILE__, __LINE__)); \
   } while (0)
+#endif  // !defined(__CUDACC__)

@@ -1,0 +1,119 @@
+// `strand info PATH`: what a checkpoint holds, read from its headers only (no tensor data is loaded), so it
+// answers instantly for multi-GB files and doubles as a validity check: a malformed file is an error naming
+// it.
+#include "strand/cli/commands.h"
+#include "strand/core/error.h"
+#include "strand/io/checkpoint_dir.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <array>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace strand::cli {
+namespace {
+
+struct InfoOptions {
+  std::string path;
+  size_t limit = 50;
+  bool all = false;
+};
+
+// "1.23B": the scale people quote model sizes in.
+std::string human_count(uint64_t n) {
+  constexpr std::array<std::pair<double, const char*>, 4> kUnits{
+      {{1e12, "T"}, {1e9, "B"}, {1e6, "M"}, {1e3, "K"}}};
+  for (const auto& [scale, suffix] : kUnits) {
+    if (static_cast<double>(n) >= scale)
+      return fmt::format("{:.2f}{}", static_cast<double>(n) / scale, suffix);
+  }
+  return std::to_string(n);
+}
+
+// "model: llama (LlamaForCausalLM)" from a transformers config.json.
+std::string describe_config(const std::filesystem::path& config_path) {
+  std::ifstream in(config_path, std::ios::binary);
+  STRAND_CHECK(in.good(), "{}: cannot open", config_path.string());
+  std::ostringstream text;
+  text << in.rdbuf();
+  nlohmann::json config;
+  try {
+    config = io::parse_json_strict(text.str());
+  } catch (const Error& e) {
+    rethrow_with_context(e, config_path.string());
+  }
+  STRAND_CHECK(config.is_object(), "{}: config is {}, not an object", config_path.string(),
+               config.type_name());
+  const auto model_type = config.find("model_type");
+  const std::string type = model_type != config.end() && model_type->is_string()
+                               ? io::printable(model_type->get<std::string>())
+                               : std::string("unknown model_type");
+  std::vector<std::string> architectures;
+  const auto arch = config.find("architectures");
+  if (arch != config.end() && arch->is_array()) {
+    for (const nlohmann::json& a : *arch) {
+      if (a.is_string()) architectures.push_back(io::printable(a.get<std::string>()));
+    }
+  }
+  if (architectures.empty()) return fmt::format("model: {}", type);
+  return fmt::format("model: {} ({})", type, fmt::join(architectures, ", "));
+}
+
+void run_info(const InfoOptions& options) {
+  const io::TensorStore store = io::TensorStore::open(options.path);
+  const std::vector<std::string> names = store.names();
+
+  uint64_t parameters = 0;
+  std::map<std::string_view, size_t> dtype_counts;
+  for (const std::string& name : names) {
+    const io::TensorInfo& t = store.info(name);
+    parameters += static_cast<uint64_t>(t.shape.numel());
+    ++dtype_counts[dtype_name(t.dtype)];
+  }
+  std::vector<std::string> dtypes;
+  for (const auto& [dtype, count] : dtype_counts) dtypes.push_back(fmt::format("{} x{}", dtype, count));
+  std::vector<std::string> metadata_keys;
+  for (const auto& [key, value] : store.metadata()) metadata_keys.push_back(io::printable(key));
+
+  const std::filesystem::path config_path = std::filesystem::path(options.path) / "config.json";
+  if (std::filesystem::is_directory(options.path) && std::filesystem::exists(config_path)) {
+    fmt::print("{}\n", describe_config(config_path));
+  }
+  const size_t shards = store.shards().size();
+  fmt::print("file: {}{}\n", store.path(), shards > 1 ? fmt::format(" ({} shards)", shards) : "");
+  fmt::print("tensors: {}\n", names.size());
+  fmt::print("parameters: {} ({})\n", parameters, human_count(parameters));
+  fmt::print("dtypes: {}\n", dtypes.empty() ? "none" : fmt::format("{}", fmt::join(dtypes, ", ")));
+  fmt::print("metadata: {}\n",
+             metadata_keys.empty() ? "none" : fmt::format("{}", fmt::join(metadata_keys, ", ")));
+
+  const size_t rows = options.all ? names.size() : std::min(options.limit, names.size());
+  for (size_t i = 0; i < rows; ++i) {
+    const io::TensorInfo& t = store.info(names[i]);
+    fmt::print("{} {} {}\n", io::printable(t.name), dtype_name(t.dtype), t.shape.str());
+  }
+  if (rows < names.size()) fmt::print("... {} more (--all to list every tensor)\n", names.size() - rows);
+}
+
+}  // namespace
+
+void register_info(CLI::App& app) {
+  auto options = std::make_shared<InfoOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "info",
+      "Summarise a safetensors checkpoint (a file, or a directory with model.safetensors or its index)");
+  cmd->add_option("path", options->path, "checkpoint file or directory")->required();
+  cmd->add_option("--limit", options->limit, "tensors to list")->capture_default_str();
+  cmd->add_flag("--all", options->all, "list every tensor");
+  cmd->callback([options] { run_info(*options); });
+}
+
+}  // namespace strand::cli

@@ -1,0 +1,13 @@
+// Subcommands of the `strand` binary. Each registers itself on the CLI11 app and runs through the callback it
+// sets; errors propagate as strand::Error and main() prints them as one line.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace strand::cli {
+
+void register_info(CLI::App& app);
+void register_init(CLI::App& app);
+void register_forward(CLI::App& app);
+
+}  // namespace strand::cli

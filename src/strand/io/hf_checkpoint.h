@@ -1,0 +1,30 @@
+// Hugging Face model directories (config.json + model.safetensors or shards) in and out of strand models.
+#pragma once
+
+#include "strand/io/checkpoint_dir.h"
+#include "strand/models/llama/model.h"
+#include "strand/nn/parameter.h"
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace strand::io {
+
+// Copies every parameter's value from `store` by name, converting dtypes (BF16/F16/F32/F64 -> the
+// parameter's). A missing tensor, a shape mismatch, or a tensor in the store that no parameter takes (unless
+// `ignorable` returns true for its name) is an error naming the tensor and the file.
+void load_parameters(const nn::ParameterList& params, const TensorStore& store,
+                     const std::function<bool(const std::string&)>& ignorable);
+
+// Reads DIR/config.json (model_type "llama") and the weights next to it.
+std::unique_ptr<LlamaModel> load_hf_llama(const std::string& dir, DType dtype = DType::F32);
+
+// Writes DIR/config.json and DIR/model.safetensors (weights converted to `weights_dtype`; a tied LM head is
+// not written, as transformers does). DIR is created if missing.
+void save_hf_llama(LlamaModel& model, const std::string& dir, DType weights_dtype = DType::F32);
+
+// Reads DIR/config.json as JSON, with errors naming the file.
+nlohmann::json read_hf_config(const std::string& dir);
+
+}  // namespace strand::io

@@ -1,0 +1,51 @@
+// What every causal (next-token) language model offers the trainer, the scorer and the exporters.
+#pragma once
+
+#include "strand/core/arena.h"
+#include "strand/nn/parameter.h"
+#include "strand/ops/loss.h"
+#include "strand/ops/packed.h"
+
+#include <cstdint>
+#include <vector>
+
+namespace strand {
+
+// A packed batch for next-token prediction: labels[t] = tokens[t+1] inside each sequence, kIgnoreIndex at each
+// sequence's last token (no prediction crosses a boundary).
+struct LMBatch {
+  Tensor tokens;        // I32 [T]
+  Tensor labels;        // I32 [T]
+  Tensor loss_weights;  // [T] in the model's dtype, or undefined (all ones)
+  SeqLayout layout;
+
+  static LMBatch from_sequences(const std::vector<std::vector<int32_t>>& sequences);
+  // From packed tokens and cu_seqlens (I32 or I64 on input), labels shifted inside each sequence.
+  static LMBatch from_packed(const Tensor& tokens, const Tensor& cu_seqlens);
+};
+
+class CausalLM {
+ public:
+  virtual ~CausalLM() = default;
+
+  // tokens [T] I32 -> logits [T, V] in the arena. Saves activations for backward until the arena is reset.
+  virtual Tensor forward(Arena& arena, const Tensor& tokens, const SeqLayout& layout) = 0;
+  // dlogits [T, V] of the last forward -> accumulates every parameter's gradient.
+  virtual void backward(Arena& arena, const Tensor& dlogits) = 0;
+  // Every trainable parameter, each once (a tied weight appears under its owner's name only).
+  virtual nn::ParameterList parameters() = 0;
+  virtual int64_t vocab_size() const = 0;
+  virtual DType dtype() const = 0;
+};
+
+struct LossResult {
+  LossSums sums;
+  Tensor logits;  // [T, V], valid until the arena is reset
+  double mean_loss() const { return sums.weight_sum > 0 ? sums.loss_sum / sums.weight_sum : 0.0; }
+};
+
+// Forward plus cross-entropy. If grad_normaliser > 0, also runs the backward of loss_sum / grad_normaliser
+// (pass the weight sum of the whole global batch when accumulating micro-batches).
+LossResult lm_loss(CausalLM& model, Arena& arena, const LMBatch& batch, double grad_normaliser = 0.0);
+
+}  // namespace strand

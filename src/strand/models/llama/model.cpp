@@ -1,0 +1,109 @@
+#include "strand/models/llama/model.h"
+
+#include "strand/ops/elementwise.h"
+
+#include <fmt/format.h>
+
+namespace strand {
+namespace {
+
+nn::AttentionConfig attention_config(const LlamaConfig& c) {
+  nn::AttentionConfig a;
+  a.hidden = c.hidden_size;
+  a.heads = c.num_heads;
+  a.kv_heads = c.num_kv_heads;
+  a.head_dim = c.resolved_head_dim();
+  a.bias = false;
+  a.causal = true;
+  a.rotary = true;
+  a.rope = c.rope;
+  return a;
+}
+
+const LlamaConfig& validated(const LlamaConfig& c) {
+  c.validate();
+  return c;
+}
+
+}  // namespace
+
+LlamaBlock::LlamaBlock(const std::string& prefix, const LlamaConfig& c, DType dtype)
+    : input_norm_(prefix + ".input_layernorm", c.hidden_size, c.rms_norm_eps, dtype),
+      attention_(prefix + ".self_attn", attention_config(c), dtype),
+      post_attention_norm_(prefix + ".post_attention_layernorm", c.hidden_size, c.rms_norm_eps, dtype),
+      mlp_(prefix + ".mlp", c.hidden_size, c.intermediate_size, dtype) {}
+
+Tensor LlamaBlock::forward(Arena& arena, const Tensor& h, const SeqLayout& layout) {
+  // Each residual sum is a fresh arena tensor: the norms keep their inputs for the backward.
+  Tensor h1 = attention_.forward(arena, input_norm_.forward(arena, h), layout);
+  add_inplace(h1, h);
+  Tensor h2 = mlp_.forward(arena, post_attention_norm_.forward(arena, h1));
+  add_inplace(h2, h1);
+  return h2;
+}
+
+Tensor LlamaBlock::backward(Arena& arena, const Tensor& dh2) {
+  Tensor dh1 = post_attention_norm_.backward(arena, mlp_.backward(arena, dh2));
+  add_inplace(dh1, dh2);
+  Tensor dh = input_norm_.backward(arena, attention_.backward(arena, dh1));
+  add_inplace(dh, dh1);
+  return dh;
+}
+
+void LlamaBlock::collect(nn::ParameterList& out) {
+  input_norm_.collect(out);
+  attention_.collect(out);
+  post_attention_norm_.collect(out);
+  mlp_.collect(out);
+}
+
+LlamaModel::LlamaModel(const LlamaConfig& config, DType dtype)
+    : config_(validated(config)),
+      dtype_(dtype),
+      embed_("model.embed_tokens", config.vocab_size, config.hidden_size, config.pad_token_id, dtype),
+      final_norm_("model.norm", config.hidden_size, config.rms_norm_eps, dtype),
+      lm_head_(config.tie_embeddings ? nn::Linear(embed_.weight())
+                                     : nn::Linear("lm_head", config.hidden_size, config.vocab_size, false, dtype)) {
+  STRAND_CHECK(dtype == DType::F32 || dtype == DType::F64, "the CPU Llama runs in F32 or F64, not {}", dtype_name(dtype));
+  for (int64_t i = 0; i < config.num_layers; ++i)
+    layers_.push_back(std::make_unique<LlamaBlock>(fmt::format("model.layers.{}", i), config, dtype));
+}
+
+void LlamaModel::init(uint64_t seed) {
+  nn::ParameterList params = parameters();
+  for (size_t i = 0; i < params.size(); ++i) {
+    nn::Parameter& p = *params[i];
+    if (&p == &embed_.weight()) {
+      embed_.init(seed, i, config_.init_std);
+    } else if (p.value.rank() == 1) {
+      nn::init_constant(p, 1.0);  // RMSNorm weights
+    } else {
+      nn::init_normal(p, seed, i, config_.init_std);
+    }
+  }
+}
+
+Tensor LlamaModel::forward(Arena& arena, const Tensor& tokens, const SeqLayout& layout) {
+  check_tensor(tokens, "tokens", DType::I32, {layout.num_tokens()});
+  layout.validate();
+  Tensor h = embed_.forward(arena, tokens);
+  for (auto& layer : layers_) h = layer->forward(arena, h, layout);
+  return lm_head_.forward(arena, final_norm_.forward(arena, h));
+}
+
+void LlamaModel::backward(Arena& arena, const Tensor& dlogits) {
+  Tensor dh = final_norm_.backward(arena, lm_head_.backward(arena, dlogits));
+  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) dh = (*it)->backward(arena, dh);
+  embed_.backward(dh);
+}
+
+nn::ParameterList LlamaModel::parameters() {
+  nn::ParameterList out;
+  embed_.collect(out);
+  for (auto& layer : layers_) layer->collect(out);
+  final_norm_.collect(out);
+  lm_head_.collect(out);
+  return out;
+}
+
+}  // namespace strand

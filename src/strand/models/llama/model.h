@@ -1,0 +1,60 @@
+// Llama-3 decoder (transformers' LlamaForCausalLM) over packed batches:
+//   h = embed(tokens); per layer: h += attn(rmsnorm(h)); h += mlp(rmsnorm(h)); logits = lm_head(rmsnorm(h)).
+// Parameter names are transformers' (model.layers.{i}.self_attn.q_proj.weight, ...), so HF checkpoints map 1:1.
+#pragma once
+
+#include "strand/models/causal_lm.h"
+#include "strand/models/llama/config.h"
+#include "strand/nn/attention.h"
+#include "strand/nn/embedding.h"
+#include "strand/nn/gated_mlp.h"
+#include "strand/nn/linear.h"
+#include "strand/nn/rmsnorm.h"
+
+#include <memory>
+#include <vector>
+
+namespace strand {
+
+class LlamaBlock {
+ public:
+  LlamaBlock(const std::string& prefix, const LlamaConfig& config, DType dtype);
+  Tensor forward(Arena& arena, const Tensor& h, const SeqLayout& layout);
+  Tensor backward(Arena& arena, const Tensor& dh);
+  void collect(nn::ParameterList& out);
+
+ private:
+  nn::RMSNorm input_norm_;
+  nn::Attention attention_;
+  nn::RMSNorm post_attention_norm_;
+  nn::GatedMLP mlp_;
+};
+
+class LlamaModel final : public CausalLM {
+ public:
+  // Parameters are allocated uninitialised; call init() or load them.
+  LlamaModel(const LlamaConfig& config, DType dtype = DType::F32);
+  LlamaModel(const LlamaModel&) = delete;
+  LlamaModel& operator=(const LlamaModel&) = delete;
+
+  // transformers' scheme: linear and embedding weights ~ N(0, init_std^2), the padding row zero, norms one.
+  // Parameter i draws from Philox stream i of `seed`.
+  void init(uint64_t seed);
+
+  Tensor forward(Arena& arena, const Tensor& tokens, const SeqLayout& layout) override;
+  void backward(Arena& arena, const Tensor& dlogits) override;
+  nn::ParameterList parameters() override;
+  int64_t vocab_size() const override { return config_.vocab_size; }
+  DType dtype() const override { return dtype_; }
+  const LlamaConfig& config() const { return config_; }
+
+ private:
+  LlamaConfig config_;
+  DType dtype_;
+  nn::Embedding embed_;
+  std::vector<std::unique_ptr<LlamaBlock>> layers_;
+  nn::RMSNorm final_norm_;
+  nn::Linear lm_head_;
+};
+
+}  // namespace strand

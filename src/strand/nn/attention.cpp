@@ -1,0 +1,61 @@
+#include "strand/nn/attention.h"
+
+#include "strand/ops/elementwise.h"
+
+namespace strand::nn {
+
+Attention::Attention(const std::string& prefix, const AttentionConfig& c, DType dtype)
+    : config_(c),
+      q_proj_(prefix + ".q_proj", c.hidden, c.heads * c.head_dim, c.bias, dtype),
+      k_proj_(prefix + ".k_proj", c.hidden, c.kv_heads * c.head_dim, c.bias, dtype),
+      v_proj_(prefix + ".v_proj", c.hidden, c.kv_heads * c.head_dim, c.bias, dtype),
+      o_proj_(prefix + ".o_proj", c.heads * c.head_dim, c.hidden, c.bias, dtype) {
+  STRAND_CHECK(c.heads > 0 && c.kv_heads > 0 && c.heads % c.kv_heads == 0,
+               "attention heads ({}) must be a positive multiple of key-value heads ({})", c.heads, c.kv_heads);
+  if (c.rotary) {
+    config_.rope.rotary_dim = c.head_dim;
+    inv_freq_ = rope_inv_freq(config_.rope);
+  }
+}
+
+Tensor Attention::forward(Arena& arena, const Tensor& x, const SeqLayout& layout) {
+  const int64_t tokens = x.size(0);
+  const int64_t h = config_.heads, hkv = config_.kv_heads, d = config_.head_dim;
+  layout_ = layout;
+  q_ = q_proj_.forward(arena, x).view({tokens, h, d});
+  k_ = k_proj_.forward(arena, x).view({tokens, hkv, d});
+  v_ = v_proj_.forward(arena, x).view({tokens, hkv, d});
+  if (config_.rotary) {
+    rope_forward(q_, q_, layout.positions, inv_freq_);
+    rope_forward(k_, k_, layout.positions, inv_freq_);
+  }
+  out_ = Tensor::from_arena(arena, {tokens, h, d}, x.dtype());
+  lse_ = Tensor::from_arena(arena, {tokens, h}, x.dtype());
+  attention_forward(out_, lse_, q_, k_, v_, layout.cu_seqlens, {config_.causal, config_.softmax_scale});
+  return o_proj_.forward(arena, out_.view({tokens, h * d}));
+}
+
+Tensor Attention::backward(Arena& arena, const Tensor& dy) {
+  const int64_t tokens = dy.size(0);
+  const int64_t h = config_.heads, hkv = config_.kv_heads, d = config_.head_dim;
+  const Tensor dout = o_proj_.backward(arena, dy).view({tokens, h, d});
+  Tensor dq = Tensor::from_arena(arena, {tokens, h, d}, dy.dtype());
+  Tensor dk = Tensor::from_arena(arena, {tokens, hkv, d}, dy.dtype());
+  Tensor dv = Tensor::from_arena(arena, {tokens, hkv, d}, dy.dtype());
+  attention_backward(dq, dk, dv, dout, q_, k_, v_, out_, lse_, layout_.cu_seqlens,
+                     {config_.causal, config_.softmax_scale});
+  if (config_.rotary) {
+    rope_backward(dq, dq, layout_.positions, inv_freq_);
+    rope_backward(dk, dk, layout_.positions, inv_freq_);
+  }
+  Tensor dx = q_proj_.backward(arena, dq.view({tokens, h * d}));
+  add_inplace(dx, k_proj_.backward(arena, dk.view({tokens, hkv * d})));
+  add_inplace(dx, v_proj_.backward(arena, dv.view({tokens, hkv * d})));
+  return dx;
+}
+
+void Attention::collect(ParameterList& out) {
+  for (Linear* l : {&q_proj_, &k_proj_, &v_proj_, &o_proj_}) l->collect(out);
+}
+
+}  // namespace strand::nn

@@ -1,0 +1,45 @@
+// Multi-head self-attention module with grouped-query heads and optional rotary embedding:
+//   q, k, v = x Wq^T, x Wk^T, x Wv^T (+ biases);  q, k rotated by position;  o = sdpa(q, k, v) Wo^T (+ bias).
+// Parameter names follow transformers: <prefix>.{q,k,v,o}_proj.{weight,bias}.
+#pragma once
+
+#include "strand/core/arena.h"
+#include "strand/nn/linear.h"
+#include "strand/ops/attention.h"
+#include "strand/ops/packed.h"
+#include "strand/ops/rope.h"
+
+#include <vector>
+
+namespace strand::nn {
+
+struct AttentionConfig {
+  int64_t hidden = 0;
+  int64_t heads = 0;
+  int64_t kv_heads = 0;
+  int64_t head_dim = 0;
+  bool bias = false;
+  bool causal = true;
+  double softmax_scale = 0.0;  // 0: 1/sqrt(head_dim)
+  bool rotary = true;
+  RopeOptions rope;  // rotary_dim is set to head_dim
+};
+
+class Attention {
+ public:
+  Attention(const std::string& prefix, const AttentionConfig& config, DType dtype);
+  // x [T, hidden] -> [T, hidden]; saves what the backward needs in the arena.
+  Tensor forward(Arena& arena, const Tensor& x, const SeqLayout& layout);
+  // dy [T, hidden] -> dx [T, hidden]; accumulates parameter gradients.
+  Tensor backward(Arena& arena, const Tensor& dy);
+  void collect(ParameterList& out);
+
+ private:
+  AttentionConfig config_;
+  Linear q_proj_, k_proj_, v_proj_, o_proj_;
+  std::vector<double> inv_freq_;
+  SeqLayout layout_;
+  Tensor q_, k_, v_, out_, lse_;  // q and k after rotation
+};
+
+}  // namespace strand::nn

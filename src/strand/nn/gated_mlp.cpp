@@ -1,0 +1,35 @@
+#include "strand/nn/gated_mlp.h"
+
+#include "strand/ops/activation.h"
+#include "strand/ops/elementwise.h"
+
+namespace strand::nn {
+
+GatedMLP::GatedMLP(const std::string& prefix, int64_t hidden, int64_t ffn, DType dtype)
+    : gate_proj_(prefix + ".gate_proj", hidden, ffn, false, dtype),
+      up_proj_(prefix + ".up_proj", hidden, ffn, false, dtype),
+      down_proj_(prefix + ".down_proj", ffn, hidden, false, dtype) {}
+
+Tensor GatedMLP::forward(Arena& arena, const Tensor& x) {
+  gate_ = gate_proj_.forward(arena, x);
+  up_ = up_proj_.forward(arena, x);
+  Tensor act = Tensor::from_arena(arena, gate_.shape(), gate_.dtype());
+  swiglu_forward(act, gate_, up_);
+  return down_proj_.forward(arena, act);
+}
+
+Tensor GatedMLP::backward(Arena& arena, const Tensor& dy) {
+  const Tensor dact = down_proj_.backward(arena, dy);
+  Tensor dgate = Tensor::from_arena(arena, gate_.shape(), gate_.dtype());
+  Tensor dup = Tensor::from_arena(arena, up_.shape(), up_.dtype());
+  swiglu_backward(dgate, dup, dact, gate_, up_);
+  Tensor dx = gate_proj_.backward(arena, dgate);
+  add_inplace(dx, up_proj_.backward(arena, dup));
+  return dx;
+}
+
+void GatedMLP::collect(ParameterList& out) {
+  for (Linear* l : {&gate_proj_, &up_proj_, &down_proj_}) l->collect(out);
+}
+
+}  // namespace strand::nn

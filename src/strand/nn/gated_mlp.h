@@ -1,0 +1,22 @@
+// Gated feed-forward block (Llama MLP): down(silu(gate(x)) * up(x)), no biases.
+// Parameter names follow transformers: <prefix>.{gate,up,down}_proj.weight.
+#pragma once
+
+#include "strand/core/arena.h"
+#include "strand/nn/linear.h"
+
+namespace strand::nn {
+
+class GatedMLP {
+ public:
+  GatedMLP(const std::string& prefix, int64_t hidden, int64_t ffn, DType dtype);
+  Tensor forward(Arena& arena, const Tensor& x);  // [T, hidden] -> [T, hidden]
+  Tensor backward(Arena& arena, const Tensor& dy);
+  void collect(ParameterList& out);
+
+ private:
+  Linear gate_proj_, up_proj_, down_proj_;
+  Tensor gate_, up_;
+};
+
+}  // namespace strand::nn

@@ -1,0 +1,34 @@
+#include "strand/nn/linear.h"
+
+#include "strand/ops/linear.h"
+
+namespace strand::nn {
+
+Linear::Linear(const std::string& prefix, int64_t in, int64_t out, bool bias, DType dtype)
+    : weight_(std::in_place, prefix + ".weight", Shape{out, in}, dtype, true) {
+  if (bias) bias_.emplace(prefix + ".bias", Shape{out}, dtype, false);
+}
+
+Linear::Linear(Parameter& tied) : tied_(&tied) {}
+
+Tensor Linear::forward(Arena& arena, const Tensor& x) {
+  Parameter& w = weight();
+  input_ = x;
+  Tensor y = Tensor::from_arena(arena, {x.size(0), w.value.size(0)}, w.value.dtype());
+  linear_forward(y, x, w.value, bias_ ? bias_->value : Tensor());
+  return y;
+}
+
+Tensor Linear::backward(Arena& arena, const Tensor& dy, bool need_dx) {
+  Parameter& w = weight();
+  Tensor dx = need_dx ? Tensor::from_arena(arena, input_.shape(), input_.dtype()) : Tensor();
+  linear_backward(dx, w.grad, bias_ ? bias_->grad : Tensor(), dy, input_, w.value);
+  return dx;
+}
+
+void Linear::collect(ParameterList& out) {
+  if (weight_) out.push_back(&*weight_);
+  if (bias_) out.push_back(&*bias_);
+}
+
+}  // namespace strand::nn

@@ -1,0 +1,35 @@
+// Linear module: y = x W^T (+ b). Saves its input for the backward.
+#pragma once
+
+#include "strand/core/arena.h"
+#include "strand/nn/parameter.h"
+
+#include <optional>
+
+namespace strand::nn {
+
+class Linear {
+ public:
+  // Owns weight [out, in] named `prefix.weight` and, if `bias`, bias [out] named `prefix.bias` (not decayed).
+  Linear(const std::string& prefix, int64_t in, int64_t out, bool bias, DType dtype);
+  // Reads another module's weight [out, in] (a tied LM head) and owns no parameter; gradients accumulate into it.
+  // REQUIRES: `tied` outlives this module and does not move.
+  explicit Linear(Parameter& tied);
+
+  // x [T, in] -> y [T, out] from the arena. x must stay valid until backward.
+  Tensor forward(Arena& arena, const Tensor& x);
+  // dy [T, out] -> dx [T, in] from the arena (undefined if !need_dx); accumulates weight/bias gradients.
+  Tensor backward(Arena& arena, const Tensor& dy, bool need_dx = true);
+
+  // Appends the parameters this module owns.
+  void collect(ParameterList& out);
+  Parameter& weight() { return tied_ ? *tied_ : *weight_; }
+
+ private:
+  std::optional<Parameter> weight_;
+  std::optional<Parameter> bias_;
+  Parameter* tied_ = nullptr;
+  Tensor input_;
+};
+
+}  // namespace strand::nn

@@ -1,0 +1,23 @@
+// RMSNorm module (Llama): y = w * x / rms(x). The weight starts at one and is not decayed.
+#pragma once
+
+#include "strand/core/arena.h"
+#include "strand/nn/parameter.h"
+
+namespace strand::nn {
+
+class RMSNorm {
+ public:
+  RMSNorm(const std::string& prefix, int64_t width, double eps, DType dtype);
+  // x [T, C] -> y [T, C]; x must stay valid until backward.
+  Tensor forward(Arena& arena, const Tensor& x);
+  Tensor backward(Arena& arena, const Tensor& dy);
+  void collect(ParameterList& out) { out.push_back(&weight_); }
+
+ private:
+  Parameter weight_;
+  double eps_;
+  Tensor input_, rstd_;
+};
+
+}  // namespace strand::nn

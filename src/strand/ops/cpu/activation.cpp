@@ -1,0 +1,108 @@
+#include "strand/ops/activation.h"
+
+#include "strand/ops/dispatch.h"
+
+#include <cmath>
+
+namespace strand {
+namespace {
+
+template <typename T>
+T sigmoid(T x) {
+  return T{1} / (T{1} + std::exp(-x));
+}
+
+template <typename T>
+void swiglu_fwd(const Tensor& out, const Tensor& gate, const Tensor& up) {
+  const T* g = gate.data<T>();
+  const T* u = up.data<T>();
+  T* o = out.data<T>();
+  const int64_t n = out.numel();
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) o[i] = g[i] * sigmoid(g[i]) * u[i];
+}
+
+template <typename T>
+void swiglu_bwd(const Tensor& dgate, const Tensor& dup, const Tensor& dout, const Tensor& gate, const Tensor& up) {
+  const T* g = gate.data<T>();
+  const T* u = up.data<T>();
+  const T* d = dout.data<T>();
+  T* dg = dgate.data<T>();
+  T* du = dup.data<T>();
+  const int64_t n = dout.numel();
+  // silu'(g) = s + g s (1 - s), s = sigmoid(g)
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    const T s = sigmoid(g[i]);
+    dg[i] = d[i] * u[i] * (s + g[i] * s * (T{1} - s));
+    du[i] = d[i] * g[i] * s;
+  }
+}
+
+template <typename T>
+void gelu_fwd(const Tensor& out, const Tensor& x) {
+  const T* px = x.data<T>();
+  T* o = out.data<T>();
+  const int64_t n = out.numel();
+  const T inv_sqrt2 = static_cast<T>(0.70710678118654752440);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) o[i] = T{0.5} * px[i] * (T{1} + std::erf(px[i] * inv_sqrt2));
+}
+
+template <typename T>
+void gelu_bwd(const Tensor& dx, const Tensor& dout, const Tensor& x) {
+  const T* px = x.data<T>();
+  const T* d = dout.data<T>();
+  T* g = dx.data<T>();
+  const int64_t n = x.numel();
+  const T inv_sqrt2 = static_cast<T>(0.70710678118654752440);
+  const T inv_sqrt_2pi = static_cast<T>(0.39894228040143267794);
+  // gelu'(x) = Phi(x) + x phi(x)
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    const T cdf = T{0.5} * (T{1} + std::erf(px[i] * inv_sqrt2));
+    const T pdf = inv_sqrt_2pi * std::exp(T{-0.5} * px[i] * px[i]);
+    g[i] = d[i] * (cdf + px[i] * pdf);
+  }
+}
+
+void check_same(const Tensor& a, const char* an, const Tensor& ref) {
+  check_tensor(a, an, ref.dtype(), ref.shape());
+}
+
+}  // namespace
+
+void swiglu_forward(const Tensor& out, const Tensor& gate, const Tensor& up) {
+  check_tensor(gate, "gate", {-1, -1});
+  check_same(up, "up", gate);
+  check_same(out, "out", gate);
+  ops_detail::check_cpu("swiglu_forward", {&out, &gate, &up});
+  ops_detail::dispatch_float(gate.dtype(), "swiglu_forward", [&](auto tag) { swiglu_fwd<decltype(tag)>(out, gate, up); });
+}
+
+void swiglu_backward(const Tensor& dgate, const Tensor& dup, const Tensor& dout, const Tensor& gate,
+                     const Tensor& up) {
+  check_tensor(gate, "gate", {-1, -1});
+  for (auto [t, name] : {std::pair{&up, "up"}, {&dout, "dout"}, {&dgate, "dgate"}, {&dup, "dup"}})
+    check_same(*t, name, gate);
+  ops_detail::check_cpu("swiglu_backward", {&dgate, &dup, &dout, &gate, &up});
+  ops_detail::dispatch_float(gate.dtype(), "swiglu_backward",
+                             [&](auto tag) { swiglu_bwd<decltype(tag)>(dgate, dup, dout, gate, up); });
+}
+
+void gelu_forward(const Tensor& out, const Tensor& x) {
+  STRAND_CHECK(x.defined() && x.is_contiguous(), "x must be a defined contiguous tensor");
+  check_same(out, "out", x);
+  ops_detail::check_cpu("gelu_forward", {&out, &x});
+  ops_detail::dispatch_float(x.dtype(), "gelu_forward", [&](auto tag) { gelu_fwd<decltype(tag)>(out, x); });
+}
+
+void gelu_backward(const Tensor& dx, const Tensor& dout, const Tensor& x) {
+  STRAND_CHECK(x.defined() && x.is_contiguous(), "x must be a defined contiguous tensor");
+  check_same(dout, "dout", x);
+  check_same(dx, "dx", x);
+  ops_detail::check_cpu("gelu_backward", {&dx, &dout, &x});
+  ops_detail::dispatch_float(x.dtype(), "gelu_backward", [&](auto tag) { gelu_bwd<decltype(tag)>(dx, dout, x); });
+}
+
+}  // namespace strand

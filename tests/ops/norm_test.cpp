@@ -1,0 +1,108 @@
+#include "strand/ops/norm.h"
+
+#include "gradcheck.h"
+
+#include <cmath>
+
+namespace strand {
+namespace {
+
+using testing::dot;
+using testing::expect_grad_matches;
+using testing::max_rel_error;
+using testing::random_tensor;
+
+constexpr int64_t kRows = 7, kWidth = 9;
+
+TEST(RMSNorm, ForwardMatchesFormula) {
+  Tensor x = random_tensor({kRows, kWidth}, 1), w = random_tensor({kWidth}, 2);
+  Tensor y = Tensor::empty({kRows, kWidth}, DType::F64), rstd = Tensor::empty({kRows}, DType::F64);
+  const double eps = 1e-5;
+  rmsnorm_forward(y, rstd, x, w, eps);
+  for (int64_t t = 0; t < kRows; ++t) {
+    double ss = 0;
+    for (int64_t c = 0; c < kWidth; ++c) ss += x.item(t * kWidth + c) * x.item(t * kWidth + c);
+    const double r = 1 / std::sqrt(ss / kWidth + eps);
+    EXPECT_NEAR(rstd.item(t), r, 1e-14 * r);
+    for (int64_t c = 0; c < kWidth; ++c) EXPECT_NEAR(y.item(t * kWidth + c), w.item(c) * x.item(t * kWidth + c) * r, 1e-13);
+  }
+}
+
+TEST(RMSNorm, BackwardMatchesFiniteDifferences) {
+  Tensor x = random_tensor({kRows, kWidth}, 3), w = random_tensor({kWidth}, 4), r = random_tensor({kRows, kWidth}, 5);
+  Tensor y = Tensor::empty({kRows, kWidth}, DType::F64), rstd = Tensor::empty({kRows}, DType::F64);
+  auto loss = [&] {
+    rmsnorm_forward(y, rstd, x, w, 1e-5);
+    return dot(y, r);
+  };
+  loss();
+  Tensor dx = testing::zeros_like(x), dw = testing::zeros_like(w);
+  rmsnorm_backward(dx, dw, r, x, w, rstd);
+  expect_grad_matches("dx", dx, loss, x);
+  expect_grad_matches("dw", dw, loss, w);
+}
+
+TEST(RMSNorm, Float32AgreesWithFloat64) {
+  Tensor x = random_tensor({kRows, 33}, 6), w = random_tensor({33}, 7);
+  Tensor y64 = Tensor::empty({kRows, 33}, DType::F64), r64 = Tensor::empty({kRows}, DType::F64);
+  Tensor y32 = Tensor::empty({kRows, 33}, DType::F32), r32 = Tensor::empty({kRows}, DType::F32);
+  rmsnorm_forward(y64, r64, x, w, 1e-6);
+  rmsnorm_forward(y32, r32, x.to(DType::F32), w.to(DType::F32), 1e-6);
+  EXPECT_LT(max_rel_error(y32, y64), 1e-6);
+}
+
+TEST(LayerNorm, ForwardNormalisesRows) {
+  Tensor x = random_tensor({kRows, kWidth}, 11, 3.0);
+  Tensor w = Tensor::empty({kWidth}, DType::F64), b = Tensor::empty({kWidth}, DType::F64);
+  w.fill(1.0);
+  b.fill(0.0);
+  Tensor y = Tensor::empty({kRows, kWidth}, DType::F64);
+  Tensor mean = Tensor::empty({kRows}, DType::F64), rstd = Tensor::empty({kRows}, DType::F64);
+  layernorm_forward(y, mean, rstd, x, w, b, 0.0);
+  for (int64_t t = 0; t < kRows; ++t) {
+    double s = 0, s2 = 0;
+    for (int64_t c = 0; c < kWidth; ++c) {
+      s += y.item(t * kWidth + c);
+      s2 += y.item(t * kWidth + c) * y.item(t * kWidth + c);
+    }
+    EXPECT_NEAR(s / kWidth, 0.0, 1e-13);
+    EXPECT_NEAR(s2 / kWidth, 1.0, 1e-12);  // biased variance, as torch
+  }
+}
+
+TEST(LayerNorm, BackwardMatchesFiniteDifferences) {
+  Tensor x = random_tensor({kRows, kWidth}, 12), w = random_tensor({kWidth}, 13), b = random_tensor({kWidth}, 14);
+  Tensor r = random_tensor({kRows, kWidth}, 15);
+  Tensor y = Tensor::empty({kRows, kWidth}, DType::F64);
+  Tensor mean = Tensor::empty({kRows}, DType::F64), rstd = Tensor::empty({kRows}, DType::F64);
+  auto loss = [&] {
+    layernorm_forward(y, mean, rstd, x, w, b, 1e-5);
+    return dot(y, r);
+  };
+  loss();
+  Tensor dx = testing::zeros_like(x), dw = testing::zeros_like(w), db = testing::zeros_like(b);
+  layernorm_backward(dx, dw, db, r, x, w, mean, rstd);
+  expect_grad_matches("dx", dx, loss, x);
+  expect_grad_matches("dw", dw, loss, w);
+  expect_grad_matches("db", db, loss, b);
+}
+
+TEST(Norms, ParameterGradientsAccumulate) {
+  Tensor x = random_tensor({3, 4}, 21), w = random_tensor({4}, 22), dy = random_tensor({3, 4}, 23);
+  Tensor y = Tensor::empty({3, 4}, DType::F64), rstd = Tensor::empty({3}, DType::F64);
+  rmsnorm_forward(y, rstd, x, w, 1e-5);
+  Tensor dw = Tensor::zeros({4}, DType::F64);
+  rmsnorm_backward(Tensor(), dw, dy, x, w, rstd);
+  const Tensor once = dw.clone();
+  rmsnorm_backward(Tensor(), dw, dy, x, w, rstd);
+  for (int i = 0; i < 4; ++i) EXPECT_DOUBLE_EQ(dw.item(i), 2 * once.item(i));
+}
+
+TEST(Norms, RejectWrongWeightShape) {
+  Tensor x = random_tensor({3, 4}, 1), w = random_tensor({5}, 2);
+  Tensor y = Tensor::empty({3, 4}, DType::F64), rstd = Tensor::empty({3}, DType::F64);
+  EXPECT_THROW(rmsnorm_forward(y, rstd, x, w, 1e-5), Error);
+}
+
+}  // namespace
+}  // namespace strand

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Checks run on the GPU machine: environment, golden files from transformers, the Hugging Face export round
+# trip and the GPU test binary. Run as `bash tools/gpu_checks.sh` (from any directory); results go to $OUT
+# (default: ./out at the repository root):
+#
+#   env.log  golden.log  golden/<model>.safetensors  hf_export.log  gpu_tests.log  summary.txt
+#
+# (seven files: keep it at most eight). Every step runs even when an earlier one failed; the summary table
+# comes last. Each step's time limit is capped so that the whole script ends within GPU_CHECKS_BUDGET seconds
+# (default 540). Exit status: 0 when no step failed, 1 otherwise.
+set -u
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ -n "${OUT:-}" ]; then
+  mkdir -p "$OUT" && OUT="$(cd "$OUT" && pwd)"
+else
+  OUT="$ROOT/out"
+  mkdir -p "$OUT"
+fi
+cd "$ROOT" || exit 1
+
+export PYTHONUNBUFFERED=1
+PY="${PYTHON:-python3}"
+BUDGET="${GPU_CHECKS_BUDGET:-540}"
+BUNDLE=/tmp/.device-bundle
+TESTS_BUNDLE=/tmp/.device-bundle-tests
+
+NAMES=()
+STATUS=()
+FIGURES=()
+record() {
+  NAMES+=("$1")
+  STATUS+=("$2")
+  FIGURES+=("$3")
+}
+
+# Seconds a step may take: its own limit, capped by what is left of the budget (15 s kept for the summary).
+limit_for() {
+  local want="$1" left=$((BUDGET - SECONDS - 15))
+  [ "$left" -lt 5 ] && left=5
+  [ "$want" -gt "$left" ] && want="$left"
+  echo "$want"
+}
+
+# run_logged LOG LIMIT CMD...: run CMD with a time limit, appending the command line, its output and its exit
+# status to LOG; returns the command's exit status (124 on a timeout).
+run_logged() {
+  local log="$1" limit
+  limit="$(limit_for "$2")"
+  shift 2
+  echo "+ $*" >>"$log"
+  local start=$SECONDS rc=0
+  timeout --kill-after=10 "$limit" "$@" >>"$log" 2>&1 || rc=$?
+  [ "$rc" -eq 124 ] && echo "[timed out after $limit s]" >>"$log"
+  echo "[exit $rc after $((SECONDS - start)) s]" >>"$log"
+  return "$rc"
+}
+
+# ---- 1. environment ---------------------------------------------------------------------------------------------
+LOG="$OUT/env.log"
+: >"$LOG"
+st=ok
+run_logged "$LOG" 60 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || st=FAIL
+run_logged "$LOG" 120 "$PY" -c '
+import numpy, safetensors, torch, transformers
+print("torch", torch.__version__, "cuda", torch.version.cuda, "gpus", torch.cuda.device_count())
+print("transformers", transformers.__version__)
+print("safetensors", safetensors.__version__)
+print("numpy", numpy.__version__)
+' || st=FAIL
+gpu="$(timeout 20 nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
+vers="$(grep -E '^(torch|transformers|safetensors) ' "$LOG" | awk '{print $1 " " $2}' | paste -sd, - | sed 's/,/, /g')"
+record "environment" "$st" "${gpu:-no GPU listed}; ${vers:-no python versions}"
+
+# ---- 2. golden files from transformers ----------------------------------------------------------------------------
+LOG="$OUT/golden.log"
+: >"$LOG"
+if run_logged "$LOG" 300 "$PY" tools/make_golden.py --out "$OUT/golden" --data tests/data/ecoli_k12_excerpt.fa; then
+  st=ok
+else
+  st=FAIL
+fi
+fig="$(grep '^golden: ' "$LOG" | sed -E 's/^golden: name=([^ ]+) .* loss=([^ ]+) .*/\1 loss=\2/' | paste -sd';' - \
+  | sed 's/;/; /g')"
+record "golden" "$st" "${fig:-no golden written}"
+
+# ---- 3. Hugging Face export round trip --------------------------------------------------------------------------
+LOG="$OUT/hf_export.log"
+: >"$LOG"
+if [ -f .device-bundle.tar.xz ]; then
+  rm -rf "$BUNDLE" /tmp/export /tmp/inputs.safetensors /tmp/strand_logits.safetensors
+  st=ok
+  run_logged "$LOG" 120 tar xJf .device-bundle.tar.xz -C /tmp &&
+    run_logged "$LOG" 60 "$BUNDLE/run" init --arch llama --config configs/llama_tiny.json --seed 7 --out /tmp/export &&
+    run_logged "$LOG" 60 "$PY" tools/check_hf_export.py --make-inputs /tmp/inputs.safetensors \
+      --data tests/data/ecoli_k12_excerpt.fa &&
+    run_logged "$LOG" 60 "$BUNDLE/run" forward --model /tmp/export --inputs /tmp/inputs.safetensors \
+      --out /tmp/strand_logits.safetensors &&
+    run_logged "$LOG" 180 "$PY" tools/check_hf_export.py --model /tmp/export \
+      --strand-logits /tmp/strand_logits.safetensors ||
+    st=FAIL
+  if [ -d /tmp/export ]; then
+    {
+      echo "--- /tmp/export"
+      ls -l /tmp/export
+      [ -f /tmp/export/config.json ] && cat /tmp/export/config.json
+      echo
+    } >>"$LOG" 2>&1
+  fi
+  fig="$(grep -E '^hf-export: ' "$LOG" | tail -1)"
+  if [ -z "$fig" ]; then
+    fig="stopped at: $(grep '^+ ' "$LOG" | tail -1 | cut -c3- | awk '{print $1, $2, $3}') ($(grep '^\[exit' "$LOG" | tail -1 | tr -d '[]'))"
+  fi
+else
+  st=skipped
+  fig="no .device-bundle.tar.xz"
+fi
+record "hf-export" "$st" "$fig"
+
+# ---- 4. GPU test binary -----------------------------------------------------------------------------------------
+LOG="$OUT/gpu_tests.log"
+: >"$LOG"
+if [ -f .device-bundle-tests.tar.xz ]; then
+  rm -rf "$TESTS_BUNDLE"
+  st=ok
+  run_logged "$LOG" 120 tar xJf .device-bundle-tests.tar.xz -C /tmp &&
+    run_logged "$LOG" 400 "$TESTS_BUNDLE/run" --gtest_brief=1 ||
+    st=FAIL
+  total="$(grep -E '^\[==========\] [0-9]+ tests? from .* ran' "$LOG" | tail -1 | grep -oE '[0-9]+' | head -1)"
+  passed="$(grep -E '^\[  PASSED  \] [0-9]+ tests?' "$LOG" | tail -1 | grep -oE '[0-9]+' | head -1)"
+  failed="$(grep -E '^\[  FAILED  \] [0-9]+ tests?' "$LOG" | tail -1 | grep -oE '[0-9]+' | head -1)"
+  skipped="$(grep -E '^\[  SKIPPED \] [0-9]+ tests?' "$LOG" | tail -1 | grep -oE '[0-9]+' | head -1)"
+  if [ -n "$total" ]; then
+    fig="passed ${passed:-0} of $total, failed ${failed:-0}, skipped ${skipped:-0}"
+  else
+    fig="no gtest summary (see gpu_tests.log)"
+  fi
+else
+  st=skipped
+  fig="no .device-bundle-tests.tar.xz"
+fi
+record "gpu-tests" "$st" "$fig"
+
+# ---- 5. summary ---------------------------------------------------------------------------------------------------
+{
+  echo
+  echo "gpu_checks summary ($SECONDS s)"
+  printf '%-12s %-8s %s\n' "step" "status" "key figure"
+  printf '%-12s %-8s %s\n' "----" "------" "----------"
+  for i in "${!NAMES[@]}"; do
+    printf '%-12s %-8s %s\n' "${NAMES[$i]}" "${STATUS[$i]}" "${FIGURES[$i]}"
+  done
+} | tee "$OUT/summary.txt"
+
+for s in "${STATUS[@]}"; do
+  [ "$s" = FAIL ] && exit 1
+done
+exit 0
