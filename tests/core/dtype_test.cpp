@@ -11,7 +11,9 @@
 namespace strand {
 namespace {
 
-float from_bits(uint32_t u) { return detail::bits_f32(u); }
+float from_bits(uint32_t u) {
+  return detail::bits_f32(u);
+}
 const float kInf = std::numeric_limits<float>::infinity();
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
 
@@ -41,7 +43,7 @@ TEST(DType, F16RoundsToNearestEven) {
   EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -24)), 0x0001);  // smallest subnormal
   EXPECT_EQ(f32_to_f16(std::ldexp(1.0f, -25)), 0x0000);  // tie to even: 0
   EXPECT_EQ(f32_to_f16(std::ldexp(1.5f, -25)), 0x0001);
-  EXPECT_EQ(f32_to_f16(std::ldexp(3.0f, -25)), 0x0002);  // 1.5 ulps: tie to even 2
+  EXPECT_EQ(f32_to_f16(std::ldexp(3.0f, -25)), 0x0002);     // 1.5 ulps: tie to even 2
   EXPECT_EQ(f32_to_f16(std::ldexp(1023.5f, -24)), 0x0400);  // subnormal rounds up into the smallest normal
   EXPECT_EQ(f32_to_f16(1.0f + std::ldexp(1.0f, -11)), 0x3C00);  // tie, even
   EXPECT_EQ(f32_to_f16(1.0f + std::ldexp(3.0f, -11)), 0x3C02);  // tie, odd up

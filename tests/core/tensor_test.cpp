@@ -1,6 +1,6 @@
+#include "strand/core/tensor.h"
 #include "strand/core/arena.h"
 #include "strand/core/device_memory.h"
-#include "strand/core/tensor.h"
 
 #include <gtest/gtest.h>
 

@@ -1,8 +1,8 @@
 // The CUDA element functions against the host, bit for bit.
+#include "strand/cuda/kernels.h"
 #include "strand/core/device_memory.h"
 #include "strand/core/dtype.h"
 #include "strand/core/philox.h"
-#include "strand/cuda/kernels.h"
 
 #include <gtest/gtest.h>
 

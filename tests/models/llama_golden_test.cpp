@@ -54,7 +54,8 @@ TEST_P(LlamaGolden, MatchesTransformers) {
   ASSERT_GT(batch.layout.num_seqs(), 1) << "the golden batch must pack several sequences";
 
   int64_t predicted = 0;
-  for (int64_t t = 0; t < batch.labels.numel(); ++t) predicted += batch.labels.data<int32_t>()[t] != kIgnoreIndex;
+  for (int64_t t = 0; t < batch.labels.numel(); ++t)
+    predicted += batch.labels.data<int32_t>()[t] != kIgnoreIndex;
   Arena arena;
   const LossResult r = lm_loss(model, arena, batch, static_cast<double>(predicted));
   ASSERT_EQ(r.sums.tokens, predicted);
@@ -62,8 +63,8 @@ TEST_P(LlamaGolden, MatchesTransformers) {
   const Errors logits = compare(r.logits, golden.read("logits"));
   const double loss_ref = golden.read("loss").item();
   const double loss_rel = std::abs(r.mean_loss() - loss_ref) / std::abs(loss_ref);
-  std::printf("%s: logits max rel err %.3g, loss %.8f vs %.8f (rel %.3g)\n", GetParam().c_str(), logits.max_rel(),
-              r.mean_loss(), loss_ref, loss_rel);
+  std::printf("%s: logits max rel err %.3g, loss %.8f vs %.8f (rel %.3g)\n", GetParam().c_str(),
+              logits.max_rel(), r.mean_loss(), loss_ref, loss_rel);
   EXPECT_LE(logits.max_rel(), 1e-4);
   EXPECT_LE(loss_rel, 1e-5);
 

@@ -1,5 +1,5 @@
-// The Llama model on its own terms: finite-difference gradients of the whole model in double precision, packing
-// semantics, and initialisation.
+// The Llama model on its own terms: finite-difference gradients of the whole model in double precision,
+// packing semantics, and initialisation.
 #include "strand/models/llama/model.h"
 
 #include "ops/gradcheck.h"
@@ -78,8 +78,9 @@ TEST(Llama, PackedBatchEqualsSequencesRunAlone) {
   LlamaModel model(tiny_config(false), DType::F64);
   randomise(model, 5);
   Arena arena;
-  const Tensor packed = model.forward(arena, LMBatch::from_sequences(kSequences).tokens,
-                                      LMBatch::from_sequences(kSequences).layout)
+  const Tensor packed = model
+                            .forward(arena, LMBatch::from_sequences(kSequences).tokens,
+                                     LMBatch::from_sequences(kSequences).layout)
                             .clone();
   int64_t offset = 0;
   for (const auto& s : kSequences) {
@@ -95,7 +96,8 @@ TEST(Llama, PackedBatchEqualsSequencesRunAlone) {
 TEST(Llama, LabelsNeverCrossSequenceBoundaries) {
   const LMBatch b = LMBatch::from_sequences(kSequences);
   const int32_t* l = b.labels.data<int32_t>();
-  const int32_t expect[16] = {5, 7, 7, 9, 0, kIgnoreIndex, 4, kIgnoreIndex, 10, 3, 6, 8, 5, 4, 0, kIgnoreIndex};
+  const int32_t expect[16] = {5, 7, 7, 9, 0, kIgnoreIndex, 4, kIgnoreIndex, 10, 3,
+                              6, 8, 5, 4, 0, kIgnoreIndex};
   for (int t = 0; t < 16; ++t) EXPECT_EQ(l[t], expect[t]) << t;
 }
 
@@ -136,7 +138,8 @@ TEST(Llama, RejectsInvalidConfigAndTokens) {
   LlamaModel model(tiny_config(false));
   model.init(1);
   Arena arena;
-  EXPECT_THROW(model.forward(arena, LMBatch::from_sequences({{2, 11}}).tokens, LMBatch::from_sequences({{2, 11}}).layout),
+  EXPECT_THROW(model.forward(arena, LMBatch::from_sequences({{2, 11}}).tokens,
+                             LMBatch::from_sequences({{2, 11}}).layout),
                Error);
 }
 

@@ -38,7 +38,8 @@ TEST(GELU, ExactErfValues) {
   Tensor x = Tensor::empty({4}, DType::F64);
   const double in[4] = {-3.0, -0.5, 1.0, 2.0};
   // x * Phi(x), evaluated separately in Python as x * 0.5 * (1 + math.erf(x / math.sqrt(2))).
-  const double expect[4] = {-0.00404969409489031, -0.15426876936299344, 0.8413447460685429, 1.9544997361036416};
+  const double expect[4] = {-0.00404969409489031, -0.15426876936299344, 0.8413447460685429,
+                            1.9544997361036416};
   std::copy(in, in + 4, x.data<double>());
   Tensor out = Tensor::empty({4}, DType::F64);
   gelu_forward(out, x);

@@ -10,8 +10,8 @@ namespace {
 // AdamW has no backward; it is checked against closed forms that follow from its definition.
 
 TEST(AdamW, ConstantGradientMovesBySignTimesLr) {
-  // With a constant gradient g, the bias-corrected moments are exactly g and g^2 at every step, so each step is
-  // p <- p (1 - lr wd) - lr g / (|g| + eps).
+  // With a constant gradient g, the bias-corrected moments are exactly g and g^2 at every step, so each step
+  // is p <- p (1 - lr wd) - lr g / (|g| + eps).
   const double g0[3] = {0.5, -2.0, 1e-3};
   Tensor p = Tensor::empty({3}, DType::F64), g = Tensor::empty({3}, DType::F64);
   std::copy(g0, g0 + 3, g.data<double>());
@@ -32,8 +32,8 @@ TEST(AdamW, ConstantGradientMovesBySignTimesLr) {
 }
 
 TEST(AdamW, TwoStepsWithChangingGradient) {
-  // Step 1: g=1 -> m=0.1, v=0.001; corrected 1 and 1. Step 2: g=-1 -> m=0.09-0.1=-0.01, v=0.000999+0.001=0.001999;
-  // corrected m = -0.01/0.19, v = 0.001999/0.001999 = 1 (1 - 0.999^2 = 0.001999).
+  // Step 1: g=1 -> m=0.1, v=0.001; corrected 1 and 1. Step 2: g=-1 -> m=0.09-0.1=-0.01,
+  // v=0.000999+0.001=0.001999; corrected m = -0.01/0.19, v = 0.001999/0.001999 = 1 (1 - 0.999^2 = 0.001999).
   Tensor p = Tensor::zeros({1}, DType::F64), g = Tensor::empty({1}, DType::F64);
   Tensor m = Tensor::zeros({1}, DType::F64), v = Tensor::zeros({1}, DType::F64);
   AdamWOptions o;

@@ -26,7 +26,9 @@ inline Tensor random_tensor(const Shape& shape, uint64_t seed, double scale = 1.
   return dtype == DType::F64 ? t : t.to(dtype);
 }
 
-inline Tensor zeros_like(const Tensor& t) { return Tensor::zeros(t.shape(), t.dtype()); }
+inline Tensor zeros_like(const Tensor& t) {
+  return Tensor::zeros(t.shape(), t.dtype());
+}
 
 // <a, b> over all elements, in double.
 inline double dot(const Tensor& a, const Tensor& b) {
@@ -78,6 +80,8 @@ inline void expect_grad_matches(const char* what, const Tensor& analytic, const 
 }
 
 // Lengths of the packed sequences most tests use: odd, unequal, one of length 1.
-inline std::vector<int64_t> packed_lengths() { return {5, 1, 7, 3}; }
+inline std::vector<int64_t> packed_lengths() {
+  return {5, 1, 7, 3};
+}
 
 }  // namespace strand::testing

@@ -1,5 +1,5 @@
-#include "strand/ops/embedding.h"
 #include "strand/ops/linear.h"
+#include "strand/ops/embedding.h"
 
 #include "gradcheck.h"
 

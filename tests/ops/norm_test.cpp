@@ -24,12 +24,14 @@ TEST(RMSNorm, ForwardMatchesFormula) {
     for (int64_t c = 0; c < kWidth; ++c) ss += x.item(t * kWidth + c) * x.item(t * kWidth + c);
     const double r = 1 / std::sqrt(ss / kWidth + eps);
     EXPECT_NEAR(rstd.item(t), r, 1e-14 * r);
-    for (int64_t c = 0; c < kWidth; ++c) EXPECT_NEAR(y.item(t * kWidth + c), w.item(c) * x.item(t * kWidth + c) * r, 1e-13);
+    for (int64_t c = 0; c < kWidth; ++c)
+      EXPECT_NEAR(y.item(t * kWidth + c), w.item(c) * x.item(t * kWidth + c) * r, 1e-13);
   }
 }
 
 TEST(RMSNorm, BackwardMatchesFiniteDifferences) {
-  Tensor x = random_tensor({kRows, kWidth}, 3), w = random_tensor({kWidth}, 4), r = random_tensor({kRows, kWidth}, 5);
+  Tensor x = random_tensor({kRows, kWidth}, 3), w = random_tensor({kWidth}, 4),
+         r = random_tensor({kRows, kWidth}, 5);
   Tensor y = Tensor::empty({kRows, kWidth}, DType::F64), rstd = Tensor::empty({kRows}, DType::F64);
   auto loss = [&] {
     rmsnorm_forward(y, rstd, x, w, 1e-5);
@@ -71,7 +73,8 @@ TEST(LayerNorm, ForwardNormalisesRows) {
 }
 
 TEST(LayerNorm, BackwardMatchesFiniteDifferences) {
-  Tensor x = random_tensor({kRows, kWidth}, 12), w = random_tensor({kWidth}, 13), b = random_tensor({kWidth}, 14);
+  Tensor x = random_tensor({kRows, kWidth}, 12), w = random_tensor({kWidth}, 13),
+         b = random_tensor({kWidth}, 14);
   Tensor r = random_tensor({kRows, kWidth}, 15);
   Tensor y = Tensor::empty({kRows, kWidth}, DType::F64);
   Tensor mean = Tensor::empty({kRows}, DType::F64), rstd = Tensor::empty({kRows}, DType::F64);

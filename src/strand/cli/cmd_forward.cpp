@@ -1,6 +1,6 @@
 // strand forward: logits and loss of a model on packed token sequences, written as safetensors.
-// Inputs: "input_ids" [T] and "cu_seqlens" [n+1] (any integer dtype). Output: "logits" F32 [T, V], "loss" F64 []
-// (mean next-token cross-entropy inside each sequence), and the inputs as I32.
+// Inputs: "input_ids" [T] and "cu_seqlens" [n+1] (any integer dtype). Output: "logits" F32 [T, V], "loss" F64
+// [] (mean next-token cross-entropy inside each sequence), and the inputs as I32.
 #include "strand/cli/commands.h"
 #include "strand/io/hf_checkpoint.h"
 #include "strand/io/safetensors.h"
@@ -20,8 +20,8 @@ Tensor read_input(const io::SafetensorsFile& file, const char* name) {
   STRAND_CHECK(file.contains(name), "{}: missing tensor '{}'", file.path(), name);
   const io::TensorInfo& info = file.info(name);
   STRAND_CHECK(!dtype_is_float(info.dtype) && info.dtype != DType::Bool && info.shape.rank() == 1,
-               "{}: '{}' must be a one-dimensional integer tensor, got {}{}", file.path(), name, dtype_name(info.dtype),
-               info.shape.str());
+               "{}: '{}' must be a one-dimensional integer tensor, got {}{}", file.path(), name,
+               dtype_name(info.dtype), info.shape.str());
   return file.read(name).to(DType::I32);
 }
 
@@ -50,9 +50,11 @@ void run_forward(const ForwardOptions& o) {
 
 void register_forward(CLI::App& app) {
   auto opts = std::make_shared<ForwardOptions>();
-  CLI::App* cmd = app.add_subcommand("forward", "logits and loss of a model on packed sequences (safetensors in and out)");
+  CLI::App* cmd = app.add_subcommand(
+      "forward", "logits and loss of a model on packed sequences (safetensors in and out)");
   cmd->add_option("--model", opts->model, "HF model directory")->required();
-  cmd->add_option("--inputs", opts->inputs, "safetensors with input_ids [T] and cu_seqlens [n+1]")->required();
+  cmd->add_option("--inputs", opts->inputs, "safetensors with input_ids [T] and cu_seqlens [n+1]")
+      ->required();
   cmd->add_option("--out", opts->out, "output safetensors")->required();
   cmd->callback([opts] { run_forward(*opts); });
 }

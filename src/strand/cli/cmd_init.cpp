@@ -52,7 +52,9 @@ void register_init(CLI::App& app) {
   auto opts = std::make_shared<InitOptions>();
   CLI::App* cmd = app.add_subcommand("init", "write a randomly initialised model as a HF directory");
   cmd->add_option("--arch", opts->arch, "model architecture")->capture_default_str();
-  cmd->add_option("--config", opts->config, "HF-style config.json describing the model")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--config", opts->config, "HF-style config.json describing the model")
+      ->required()
+      ->check(CLI::ExistingFile);
   cmd->add_option("--seed", opts->seed, "initialisation seed")->capture_default_str();
   cmd->add_option("--out", opts->out, "output directory")->required();
   cmd->add_option("--dtype", opts->dtype, "weights dtype in the export: f32 or bf16")->capture_default_str();

@@ -6,7 +6,9 @@
 
 namespace strand {
 
-Arena::Arena(size_t initial_bytes, Device device) : device_(device) { add_block(initial_bytes); }
+Arena::Arena(size_t initial_bytes, Device device) : device_(device) {
+  add_block(initial_bytes);
+}
 
 Arena::~Arena() {
   for (auto& b : blocks_) device_free(device_, b.base);

@@ -26,7 +26,9 @@ int cuda_device_count() {
   return n;
 }
 #else
-int cuda_device_count() { return 0; }
+int cuda_device_count() {
+  return 0;
+}
 #endif
 
 // Host buffers are 64-byte aligned so vector loads and cache lines never straddle a tensor's start.
@@ -35,7 +37,8 @@ constexpr size_t kHostAlignment = 64;
 void* device_alloc(Device device, size_t bytes) {
   if (bytes == 0) bytes = 1;
   if (device.type == DeviceType::CPU) {
-    void* p = std::aligned_alloc(kHostAlignment, (bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment);
+    void* p =
+        std::aligned_alloc(kHostAlignment, (bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment);
     STRAND_CHECK(p != nullptr, "out of host memory allocating {} bytes", bytes);
     return p;
   }

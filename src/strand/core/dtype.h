@@ -6,8 +6,8 @@
 //   fp16     1-5-10, bias 15,  subnormals, inf 0x7C00
 //   fp8 e4m3 1-4-3,  bias 7,   "fn": no inf, NaN = S.1111.111, max 448, subnormals down to 2^-9
 //   fp8 e5m2 1-5-2,  bias 15,  inf 0x7C, NaN 0x7D..0x7F, max 57344, subnormals down to 2^-16
-// Overflow gives inf (fp16, bf16, e5m2) or NaN (e4m3, which has no inf) unless `saturate` is set, in which case
-// finite values clamp to the largest finite magnitude (what FP8 training recipes use); NaN stays NaN.
+// Overflow gives inf (fp16, bf16, e5m2) or NaN (e4m3, which has no inf) unless `saturate` is set, in which
+// case finite values clamp to the largest finite magnitude (what FP8 training recipes use); NaN stays NaN.
 #pragma once
 
 #include "strand/core/host_device.h"
@@ -20,7 +20,23 @@
 
 namespace strand {
 
-enum class DType : uint8_t { F32, F64, BF16, F16, F8E4M3, F8E5M2, I64, I32, I16, I8, U8, U16, U32, U64, Bool };
+enum class DType : uint8_t {
+  F32,
+  F64,
+  BF16,
+  F16,
+  F8E4M3,
+  F8E5M2,
+  I64,
+  I32,
+  I16,
+  I8,
+  U8,
+  U16,
+  U32,
+  U64,
+  Bool
+};
 
 size_t dtype_size(DType t);
 // Name as written in safetensors headers ("F32", "BF16", "F8_E4M3", ...).
@@ -45,8 +61,8 @@ STRAND_HD float bits_f32(uint32_t u) {
 struct NarrowFormat {
   int exp_bits;
   int man_bits;
-  bool has_inf;           // top exponent = inf (mantissa 0) / NaN; otherwise only all-ones is NaN (e4m3fn)
-  uint32_t nan_bits;      // canonical quiet NaN, sign excluded
+  bool has_inf;       // top exponent = inf (mantissa 0) / NaN; otherwise only all-ones is NaN (e4m3fn)
+  uint32_t nan_bits;  // canonical quiet NaN, sign excluded
 };
 
 inline constexpr NarrowFormat kBF16{8, 7, true, 0x7FC0};
@@ -105,7 +121,8 @@ STRAND_HD float narrow_to_f32(uint32_t bits, NarrowFormat f) {
   const uint32_t man = bits & ((1u << f.man_bits) - 1);
   const int bias = (1 << (f.exp_bits - 1)) - 1;
   const uint32_t all_exp = (1u << f.exp_bits) - 1;
-  if (f.has_inf && exp == all_exp) return bits_f32(sign | 0x7F800000u | (man << (23 - f.man_bits)) | (man ? 0x400000u : 0));
+  if (f.has_inf && exp == all_exp)
+    return bits_f32(sign | 0x7F800000u | (man << (23 - f.man_bits)) | (man ? 0x400000u : 0));
   if (!f.has_inf && exp == all_exp && man == (1u << f.man_bits) - 1) return bits_f32(sign | 0x7FC00000u);
   if (exp == 0) {
     // Subnormal: man * 2^(1 - bias - man_bits), exact in fp32 for every format here.
@@ -113,7 +130,8 @@ STRAND_HD float narrow_to_f32(uint32_t bits, NarrowFormat f) {
     for (int i = 0; i < bias - 1 + f.man_bits; ++i) v *= 0.5f;
     return bits_f32(sign | f32_bits(v));
   }
-  return bits_f32(sign | (static_cast<uint32_t>(static_cast<int>(exp) - bias + 127) << 23) | (man << (23 - f.man_bits)));
+  return bits_f32(sign | (static_cast<uint32_t>(static_cast<int>(exp) - bias + 127) << 23) |
+                  (man << (23 - f.man_bits)));
 }
 
 }  // namespace detail
@@ -121,22 +139,31 @@ STRAND_HD float narrow_to_f32(uint32_t bits, NarrowFormat f) {
 STRAND_HD uint16_t f32_to_bf16(float x, bool saturate = false) {
   return static_cast<uint16_t>(detail::narrow_from_f32(x, detail::kBF16, saturate));
 }
-STRAND_HD float bf16_to_f32(uint16_t b) { return detail::bits_f32(static_cast<uint32_t>(b) << 16); }
+STRAND_HD float bf16_to_f32(uint16_t b) {
+  return detail::bits_f32(static_cast<uint32_t>(b) << 16);
+}
 STRAND_HD uint16_t f32_to_f16(float x, bool saturate = false) {
   return static_cast<uint16_t>(detail::narrow_from_f32(x, detail::kF16, saturate));
 }
-STRAND_HD float f16_to_f32(uint16_t h) { return detail::narrow_to_f32(h, detail::kF16); }
+STRAND_HD float f16_to_f32(uint16_t h) {
+  return detail::narrow_to_f32(h, detail::kF16);
+}
 STRAND_HD uint8_t f32_to_f8e4m3(float x, bool saturate = false) {
   return static_cast<uint8_t>(detail::narrow_from_f32(x, detail::kF8E4M3, saturate));
 }
-STRAND_HD float f8e4m3_to_f32(uint8_t b) { return detail::narrow_to_f32(b, detail::kF8E4M3); }
+STRAND_HD float f8e4m3_to_f32(uint8_t b) {
+  return detail::narrow_to_f32(b, detail::kF8E4M3);
+}
 STRAND_HD uint8_t f32_to_f8e5m2(float x, bool saturate = false) {
   return static_cast<uint8_t>(detail::narrow_from_f32(x, detail::kF8E5M2, saturate));
 }
-STRAND_HD float f8e5m2_to_f32(uint8_t b) { return detail::narrow_to_f32(b, detail::kF8E5M2); }
+STRAND_HD float f8e5m2_to_f32(uint8_t b) {
+  return detail::narrow_to_f32(b, detail::kF8E5M2);
+}
 
 // Converts n elements between any two dtypes on the host (integers convert by value; floats to integers
 // truncate toward zero). Float narrowing rounds to nearest even. Multithreaded for large n.
-void convert_elements(const void* src, DType src_type, void* dst, DType dst_type, size_t n, bool saturate = false);
+void convert_elements(const void* src, DType src_type, void* dst, DType dst_type, size_t n,
+                      bool saturate = false);
 
 }  // namespace strand

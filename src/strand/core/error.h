@@ -1,8 +1,9 @@
-// Errors: one exception type carrying a one-line message that names what was wrong (file and line, config key,
-// tensor). Library code throws strand::Error; the command line catches it at the top and prints it.
+// Errors: one exception type carrying a one-line message that names what was wrong (file and line, config
+// key, tensor). Library code throws strand::Error; the command line catches it at the top and prints it.
 //
 // STRAND_CHECK is for conditions a user can cause (bad input, wrong shapes passed through the API);
-// its message must make sense to that user. STRAND_ASSERT is for internal invariants and adds source file:line.
+// its message must make sense to that user. STRAND_ASSERT is for internal invariants and adds source
+// file:line.
 #pragma once
 
 #include <stdexcept>
@@ -22,18 +23,19 @@ class Error : public std::runtime_error {
 
 }  // namespace strand
 
-// nvcc cannot evaluate fmt's compile-time format checks, so CUDA translation units throw strand::Error directly.
+// nvcc cannot evaluate fmt's compile-time format checks, so CUDA translation units throw strand::Error
+// directly.
 #if !defined(__CUDACC__)
 #include <fmt/format.h>
 
-#define STRAND_CHECK(cond, ...)                                 \
-  do {                                                          \
+#define STRAND_CHECK(cond, ...)                                   \
+  do {                                                            \
     if (!(cond)) throw ::strand::Error(fmt::format(__VA_ARGS__)); \
   } while (0)
 
-#define STRAND_ASSERT(cond)                                                                             \
-  do {                                                                                                  \
-    if (!(cond))                                                                                        \
+#define STRAND_ASSERT(cond)                                                                                \
+  do {                                                                                                     \
+    if (!(cond))                                                                                           \
       throw ::strand::Error(fmt::format("internal error: {} failed at {}:{}", #cond, __FILE__, __LINE__)); \
   } while (0)
 #endif  // !defined(__CUDACC__)

@@ -1,5 +1,5 @@
-// STRAND_HD marks functions compiled for both the host and CUDA devices, so the CPU reference and the CUDA kernels
-// share one definition of bit-exact arithmetic (dtype rounding, Philox).
+// STRAND_HD marks functions compiled for both the host and CUDA devices, so the CPU reference and the CUDA
+// kernels share one definition of bit-exact arithmetic (dtype rounding, Philox).
 #pragma once
 
 #if defined(__CUDACC__)

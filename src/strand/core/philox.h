@@ -2,8 +2,8 @@
 // generator use. Output is a pure function of (key, counter), so any element of any stream can be computed
 // independently, in any order, on any thread or device, and the CPU and CUDA sides produce identical bits.
 //
-// Strand's streams: key = the 64-bit seed; counter = (block index lo, hi, stream lo, hi), where block b yields
-// elements 4b..4b+3. This is cuRAND's layout for curand_init(seed, subsequence = stream, offset = 4b).
+// Strand's streams: key = the 64-bit seed; counter = (block index lo, hi, stream lo, hi), where block b
+// yields elements 4b..4b+3. This is cuRAND's layout for curand_init(seed, subsequence = stream, offset = 4b).
 #pragma once
 
 #include "strand/core/host_device.h"
@@ -35,14 +35,17 @@ STRAND_HD Philox4 philox4x32_10(Philox4 ctr, uint32_t key0, uint32_t key1) {
 // 32 random bits: element `index` of stream `stream` under `seed`.
 STRAND_HD uint32_t philox_bits(uint64_t seed, uint64_t stream, uint64_t index) {
   const uint64_t block = index >> 2;
-  const Philox4 out = philox4x32_10(Philox4{{static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
-                                             static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)}},
-                                    static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+  const Philox4 out =
+      philox4x32_10(Philox4{{static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
+                             static_cast<uint32_t>(stream), static_cast<uint32_t>(stream >> 32)}},
+                    static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
   return out.v[index & 3];
 }
 
 // Uniform in the open interval (0, 1): the top 24 bits plus a half step, exact in fp32 on every device.
-STRAND_HD float bits_to_uniform(uint32_t bits) { return (static_cast<float>(bits >> 8) + 0.5f) * (1.0f / 16777216.0f); }
+STRAND_HD float bits_to_uniform(uint32_t bits) {
+  return (static_cast<float>(bits >> 8) + 0.5f) * (1.0f / 16777216.0f);
+}
 
 // Standard normal for element `index`: Box-Muller on the uniform pair (2k, 2k+1), cosine branch for even
 // indices and sine branch for odd ones, so each pair of outputs consumes one pair of uniforms. Computed in

@@ -33,7 +33,9 @@ bool Shape::operator==(const Shape& o) const {
   return true;
 }
 
-std::string Shape::str() const { return fmt::format("[{}]", fmt::join(begin(), end(), ", ")); }
+std::string Shape::str() const {
+  return fmt::format("[{}]", fmt::join(begin(), end(), ", "));
+}
 
 void Tensor::set_contiguous_strides() {
   int64_t s = 1;
@@ -71,7 +73,8 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   return t;
 }
 
-Tensor Tensor::wrap(void* data, const Shape& shape, DType dtype, Device device, std::shared_ptr<void> keep_alive) {
+Tensor Tensor::wrap(void* data, const Shape& shape, DType dtype, Device device,
+                    std::shared_ptr<void> keep_alive) {
   check_extents(shape);
   Tensor t;
   t.data_ = data;
@@ -131,16 +134,18 @@ Tensor Tensor::view(const Shape& shape) const {
 Tensor Tensor::narrow(int dim, int64_t start, int64_t length) const {
   const int d = dim < 0 ? dim + rank() : dim;
   STRAND_CHECK(d >= 0 && d < rank(), "narrow: dimension {} out of range for {}", dim, str());
-  STRAND_CHECK(start >= 0 && length >= 0 && start + length <= shape_[d], "narrow: [{}, {}) out of range for {} dim {}",
-               start, start + length, str(), d);
+  STRAND_CHECK(start >= 0 && length >= 0 && start + length <= shape_[d],
+               "narrow: [{}, {}) out of range for {} dim {}", start, start + length, str(), d);
   Tensor t = *this;
   t.shape_[d] = length;
-  t.data_ = static_cast<char*>(data_) + start * strides_[static_cast<size_t>(d)] * static_cast<int64_t>(dtype_size(dtype_));
+  t.data_ = static_cast<char*>(data_) +
+            start * strides_[static_cast<size_t>(d)] * static_cast<int64_t>(dtype_size(dtype_));
   return t;
 }
 
 Tensor Tensor::transpose(int dim0, int dim1) const {
-  STRAND_CHECK(dim0 >= 0 && dim0 < rank() && dim1 >= 0 && dim1 < rank(), "transpose({}, {}) of {}", dim0, dim1, str());
+  STRAND_CHECK(dim0 >= 0 && dim0 < rank() && dim1 >= 0 && dim1 < rank(), "transpose({}, {}) of {}", dim0,
+               dim1, str());
   Tensor t = *this;
   std::swap(t.shape_[dim0], t.shape_[dim1]);
   std::swap(t.strides_[static_cast<size_t>(dim0)], t.strides_[static_cast<size_t>(dim1)]);
@@ -204,11 +209,13 @@ void Tensor::copy_from(const Tensor& src) {
       device_copy(data_, device_, src.data_, src.device_, nbytes());
       return;
     }
-    STRAND_CHECK(is_cpu() && src.is_cpu(), "dtype-converting copy of {} into {} requires host tensors", src.str(), str());
+    STRAND_CHECK(is_cpu() && src.is_cpu(), "dtype-converting copy of {} into {} requires host tensors",
+                 src.str(), str());
     convert_elements(src.data_, src.dtype_, data_, dtype_, static_cast<size_t>(numel()));
     return;
   }
-  STRAND_CHECK(is_cpu() && src.is_cpu(), "strided copy of {} into {} requires host tensors", src.str(), str());
+  STRAND_CHECK(is_cpu() && src.is_cpu(), "strided copy of {} into {} requires host tensors", src.str(),
+               str());
   const size_t da = dtype_size(dtype_), db = dtype_size(src.dtype_);
   for_each_index(shape_, strides_.data(), src.strides_.data(), [&](int64_t oa, int64_t ob) {
     convert_elements(static_cast<const char*>(src.data_) + ob * static_cast<int64_t>(db), src.dtype_,
@@ -223,8 +230,9 @@ void Tensor::fill(double value) {
   const size_t sz = dtype_size(dtype_);
   std::array<char, 8> bits{};
   convert_elements(one.data_, DType::F64, bits.data(), dtype_, 1);
-  for_each_index(shape_, strides_.data(), strides_.data(),
-                 [&](int64_t oa, int64_t) { std::memcpy(static_cast<char*>(data_) + oa * static_cast<int64_t>(sz), bits.data(), sz); });
+  for_each_index(shape_, strides_.data(), strides_.data(), [&](int64_t oa, int64_t) {
+    std::memcpy(static_cast<char*>(data_) + oa * static_cast<int64_t>(sz), bits.data(), sz);
+  });
 }
 
 double Tensor::item(int64_t i) const {
@@ -236,7 +244,9 @@ double Tensor::item(int64_t i) const {
   return v;
 }
 
-std::string Tensor::str() const { return fmt::format("{}{} {}", dtype_name(dtype_), shape_.str(), device_.str()); }
+std::string Tensor::str() const {
+  return fmt::format("{}{} {}", dtype_name(dtype_), shape_.str(), device_.str());
+}
 
 void check_tensor(const Tensor& t, const char* name, DType dtype, const Shape& shape) {
   STRAND_CHECK(t.defined(), "{} is undefined", name);
@@ -249,12 +259,14 @@ void check_tensor(const Tensor& t, const char* name, DType dtype, const Shape& s
 
 void check_tensor(const Tensor& t, const char* name, const Shape& shape) {
   STRAND_CHECK(t.defined(), "{} is undefined", name);
-  STRAND_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64, "{} must be F32 or F64, got {}", name, t.str());
+  STRAND_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::F64, "{} must be F32 or F64, got {}", name,
+               t.str());
   check_tensor(t, name, t.dtype(), shape);
 }
 
 void check_same_dtype(const Tensor& a, const char* a_name, const Tensor& b, const char* b_name) {
-  STRAND_CHECK(a.dtype() == b.dtype(), "{} ({}) and {} ({}) must have the same dtype", a_name, a.str(), b_name, b.str());
+  STRAND_CHECK(a.dtype() == b.dtype(), "{} ({}) and {} ({}) must have the same dtype", a_name, a.str(),
+               b_name, b.str());
 }
 
 }  // namespace strand

@@ -1,9 +1,9 @@
 // Tensor: a typed, shaped view of memory on one device.
 //
-// A Tensor either owns its storage (shared among copies and views, freed with the last one) or views memory it
-// does not own (an arena block, an mmapped file): the caller keeps such memory alive. Shapes are row-major; strides
-// are in elements, so views (narrow, transpose) need no copy. Kernels take contiguous tensors and check it.
-// Copying a Tensor copies the view, never the data.
+// A Tensor either owns its storage (shared among copies and views, freed with the last one) or views memory
+// it does not own (an arena block, an mmapped file): the caller keeps such memory alive. Shapes are
+// row-major; strides are in elements, so views (narrow, transpose) need no copy. Kernels take contiguous
+// tensors and check it. Copying a Tensor copies the view, never the data.
 #pragma once
 
 #include "strand/core/dtype.h"
@@ -86,7 +86,7 @@ class Tensor {
   T* data() const;
 
   // Views sharing storage.
-  Tensor view(const Shape& shape) const;                     // contiguous only; one dim may be -1
+  Tensor view(const Shape& shape) const;                        // contiguous only; one dim may be -1
   Tensor narrow(int dim, int64_t start, int64_t length) const;  // a slice along dim
   Tensor transpose(int dim0, int dim1) const;
 
@@ -117,15 +117,42 @@ class Tensor {
 // The C++ type of each dtype's storage.
 template <typename T>
 constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::F32; }
-template <> constexpr DType dtype_of<double>() { return DType::F64; }
-template <> constexpr DType dtype_of<int64_t>() { return DType::I64; }
-template <> constexpr DType dtype_of<int32_t>() { return DType::I32; }
-template <> constexpr DType dtype_of<int16_t>() { return DType::I16; }
-template <> constexpr DType dtype_of<int8_t>() { return DType::I8; }
-template <> constexpr DType dtype_of<uint8_t>() { return DType::U8; }
-template <> constexpr DType dtype_of<uint32_t>() { return DType::U32; }
-template <> constexpr DType dtype_of<uint64_t>() { return DType::U64; }
+template <>
+constexpr DType dtype_of<float>() {
+  return DType::F32;
+}
+template <>
+constexpr DType dtype_of<double>() {
+  return DType::F64;
+}
+template <>
+constexpr DType dtype_of<int64_t>() {
+  return DType::I64;
+}
+template <>
+constexpr DType dtype_of<int32_t>() {
+  return DType::I32;
+}
+template <>
+constexpr DType dtype_of<int16_t>() {
+  return DType::I16;
+}
+template <>
+constexpr DType dtype_of<int8_t>() {
+  return DType::I8;
+}
+template <>
+constexpr DType dtype_of<uint8_t>() {
+  return DType::U8;
+}
+template <>
+constexpr DType dtype_of<uint32_t>() {
+  return DType::U32;
+}
+template <>
+constexpr DType dtype_of<uint64_t>() {
+  return DType::U64;
+}
 
 template <typename T>
 T* Tensor::data() const {
@@ -133,8 +160,9 @@ T* Tensor::data() const {
     STRAND_CHECK(dtype_ == DType::BF16 || dtype_ == DType::F16 || dtype_ == DType::U16,
                  "tensor {} accessed as 16-bit", str());
   } else if constexpr (std::is_same_v<T, uint8_t>) {
-    STRAND_CHECK(dtype_ == DType::U8 || dtype_ == DType::Bool || dtype_ == DType::F8E4M3 || dtype_ == DType::F8E5M2,
-                 "tensor {} accessed as 8-bit", str());
+    STRAND_CHECK(
+        dtype_ == DType::U8 || dtype_ == DType::Bool || dtype_ == DType::F8E4M3 || dtype_ == DType::F8E5M2,
+        "tensor {} accessed as 8-bit", str());
   } else {
     STRAND_CHECK(dtype_ == dtype_of<std::remove_const_t<T>>(), "tensor {} accessed as {}", str(),
                  dtype_name(dtype_of<std::remove_const_t<T>>()));

@@ -15,10 +15,13 @@ constexpr int kThreads = 256;
 void check_launch(const char* what) {
   cudaError_t status = cudaGetLastError();
   if (status == cudaSuccess) status = cudaDeviceSynchronize();
-  if (status != cudaSuccess) throw Error(std::string("CUDA kernel ") + what + " failed: " + cudaGetErrorString(status));
+  if (status != cudaSuccess)
+    throw Error(std::string("CUDA kernel ") + what + " failed: " + cudaGetErrorString(status));
 }
 
-unsigned blocks_for(size_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
+unsigned blocks_for(size_t n) {
+  return static_cast<unsigned>((n + kThreads - 1) / kThreads);
+}
 
 // One element per thread; narrow formats are written as their raw bits.
 template <typename Out, typename Convert>
@@ -52,16 +55,20 @@ void convert_from_f32(void* dst, DType dst_dtype, const float* src, size_t n, bo
       launch_convert<float>(dst, src, n, [] __device__(float x) { return x; });
       return;
     case DType::BF16:
-      launch_convert<uint16_t>(dst, src, n, [saturate] __device__(float x) { return f32_to_bf16(x, saturate); });
+      launch_convert<uint16_t>(dst, src, n,
+                               [saturate] __device__(float x) { return f32_to_bf16(x, saturate); });
       return;
     case DType::F16:
-      launch_convert<uint16_t>(dst, src, n, [saturate] __device__(float x) { return f32_to_f16(x, saturate); });
+      launch_convert<uint16_t>(dst, src, n,
+                               [saturate] __device__(float x) { return f32_to_f16(x, saturate); });
       return;
     case DType::F8E4M3:
-      launch_convert<uint8_t>(dst, src, n, [saturate] __device__(float x) { return f32_to_f8e4m3(x, saturate); });
+      launch_convert<uint8_t>(dst, src, n,
+                              [saturate] __device__(float x) { return f32_to_f8e4m3(x, saturate); });
       return;
     case DType::F8E5M2:
-      launch_convert<uint8_t>(dst, src, n, [saturate] __device__(float x) { return f32_to_f8e5m2(x, saturate); });
+      launch_convert<uint8_t>(dst, src, n,
+                              [saturate] __device__(float x) { return f32_to_f8e5m2(x, saturate); });
       return;
     default:
       throw Error("convert_from_f32: unsupported destination dtype " + std::string(dtype_name(dst_dtype)));

@@ -1,6 +1,7 @@
-// CUDA versions of the core's bit-exact element functions (dtype rounding, Philox). They share their arithmetic
-// with the host through strand/core/{dtype,philox}.h, and tests/cuda checks the results bit for bit against the
-// host. Pointers are device pointers; calls are synchronous and throw strand::Error on any CUDA failure.
+// CUDA versions of the core's bit-exact element functions (dtype rounding, Philox). They share their
+// arithmetic with the host through strand/core/{dtype,philox}.h, and tests/cuda checks the results bit for
+// bit against the host. Pointers are device pointers; calls are synchronous and throw strand::Error on any
+// CUDA failure.
 #pragma once
 
 #include "strand/core/dtype.h"

@@ -3,6 +3,7 @@
 #include "strand/core/error.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
 

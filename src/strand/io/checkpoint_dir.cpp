@@ -3,6 +3,7 @@
 #include "strand/core/error.h"
 #include "strand/io/atomic_file.h"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>

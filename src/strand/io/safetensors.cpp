@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -310,10 +311,13 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
     } catch (const nlohmann::json::exception& e) {
       throw Error(fmt::format("a tensor name or metadata string is not valid UTF-8: {}", e.what()));
     }
+    header.append((8 - header.size() % 8) % 8, ' ');
+    STRAND_CHECK(header.size() <= kMaxHeaderBytes,
+                 "header of {} bytes exceeds the {}-byte limit readers enforce", header.size(),
+                 kMaxHeaderBytes);
   } catch (const Error& e) {
     rethrow_with_context(e, path);
   }
-  header.append((8 - header.size() % 8) % 8, ' ');
 
   std::array<unsigned char, 8> length_bytes{};
   for (size_t i = 0; i < 8; ++i) length_bytes[i] = static_cast<unsigned char>(header.size() >> (8 * i));

@@ -19,7 +19,8 @@ LMBatch LMBatch::from_sequences(const std::vector<std::vector<int32_t>>& sequenc
   int32_t* l = b.labels.data<int32_t>();
   const int32_t* c = b.layout.cu_seqlens.data<int32_t>();
   for (int64_t i = 0; i < b.layout.num_seqs(); ++i)
-    for (int32_t t = c[i]; t < c[i + 1]; ++t) l[t] = t + 1 < c[i + 1] ? tokens.data<int32_t>()[t + 1] : kIgnoreIndex;
+    for (int32_t t = c[i]; t < c[i + 1]; ++t)
+      l[t] = t + 1 < c[i + 1] ? tokens.data<int32_t>()[t + 1] : kIgnoreIndex;
   return b;
 }
 
@@ -27,8 +28,8 @@ LMBatch LMBatch::from_packed(const Tensor& tokens, const Tensor& cu_seqlens) {
   STRAND_CHECK(tokens.rank() == 1, "tokens must be one-dimensional (packed), got {}", tokens.str());
   const Tensor tok = tokens.to(DType::I32);
   const SeqLayout layout = SeqLayout::from_cu_seqlens(cu_seqlens.to(DType::I32));
-  STRAND_CHECK(layout.num_tokens() == tok.numel(), "cu_seqlens covers {} tokens but there are {}", layout.num_tokens(),
-               tok.numel());
+  STRAND_CHECK(layout.num_tokens() == tok.numel(), "cu_seqlens covers {} tokens but there are {}",
+               layout.num_tokens(), tok.numel());
   std::vector<std::vector<int32_t>> seqs;
   const int32_t* c = layout.cu_seqlens.data<int32_t>();
   for (int64_t i = 0; i < layout.num_seqs(); ++i)

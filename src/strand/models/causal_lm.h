@@ -11,8 +11,8 @@
 
 namespace strand {
 
-// A packed batch for next-token prediction: labels[t] = tokens[t+1] inside each sequence, kIgnoreIndex at each
-// sequence's last token (no prediction crosses a boundary).
+// A packed batch for next-token prediction: labels[t] = tokens[t+1] inside each sequence, kIgnoreIndex at
+// each sequence's last token (no prediction crosses a boundary).
 struct LMBatch {
   Tensor tokens;        // I32 [T]
   Tensor labels;        // I32 [T]

@@ -11,7 +11,8 @@ Attention::Attention(const std::string& prefix, const AttentionConfig& c, DType 
       v_proj_(prefix + ".v_proj", c.hidden, c.kv_heads * c.head_dim, c.bias, dtype),
       o_proj_(prefix + ".o_proj", c.heads * c.head_dim, c.hidden, c.bias, dtype) {
   STRAND_CHECK(c.heads > 0 && c.kv_heads > 0 && c.heads % c.kv_heads == 0,
-               "attention heads ({}) must be a positive multiple of key-value heads ({})", c.heads, c.kv_heads);
+               "attention heads ({}) must be a positive multiple of key-value heads ({})", c.heads,
+               c.kv_heads);
   if (c.rotary) {
     config_.rope.rotary_dim = c.head_dim;
     inv_freq_ = rope_inv_freq(config_.rope);

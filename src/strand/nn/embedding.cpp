@@ -4,7 +4,8 @@
 
 namespace strand::nn {
 
-Embedding::Embedding(const std::string& prefix, int64_t vocab, int64_t width, int64_t padding_idx, DType dtype)
+Embedding::Embedding(const std::string& prefix, int64_t vocab, int64_t width, int64_t padding_idx,
+                     DType dtype)
     : weight_(prefix + ".weight", {vocab, width}, dtype, true), padding_idx_(padding_idx) {
   STRAND_CHECK(padding_idx < vocab, "padding index {} outside the vocabulary of {}", padding_idx, vocab);
 }
@@ -16,7 +17,9 @@ Tensor Embedding::forward(Arena& arena, const Tensor& tokens) {
   return y;
 }
 
-void Embedding::backward(const Tensor& dy) { embedding_backward(weight_.grad, dy, tokens_, padding_idx_); }
+void Embedding::backward(const Tensor& dy) {
+  embedding_backward(weight_.grad, dy, tokens_, padding_idx_);
+}
 
 void Embedding::init(uint64_t seed, uint64_t stream, double std) {
   init_normal(weight_, seed, stream, std);

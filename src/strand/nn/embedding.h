@@ -1,4 +1,5 @@
-// Token embedding module, with PyTorch's padding_idx semantics (that row starts at zero and gets no gradient).
+// Token embedding module, with PyTorch's padding_idx semantics (that row starts at zero and gets no
+// gradient).
 #pragma once
 
 #include "strand/core/arena.h"

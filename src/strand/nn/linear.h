@@ -12,8 +12,8 @@ class Linear {
  public:
   // Owns weight [out, in] named `prefix.weight` and, if `bias`, bias [out] named `prefix.bias` (not decayed).
   Linear(const std::string& prefix, int64_t in, int64_t out, bool bias, DType dtype);
-  // Reads another module's weight [out, in] (a tied LM head) and owns no parameter; gradients accumulate into it.
-  // REQUIRES: `tied` outlives this module and does not move.
+  // Reads another module's weight [out, in] (a tied LM head) and owns no parameter; gradients accumulate into
+  // it. REQUIRES: `tied` outlives this module and does not move.
   explicit Linear(Parameter& tied);
 
   // x [T, in] -> y [T, out] from the arena. x must stay valid until backward.

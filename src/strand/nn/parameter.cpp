@@ -19,7 +19,9 @@ void init_normal(Parameter& p, uint64_t seed, uint64_t stream, double std) {
   p.value.copy_from(draw);
 }
 
-void init_constant(Parameter& p, double value) { p.value.fill(value); }
+void init_constant(Parameter& p, double value) {
+  p.value.fill(value);
+}
 
 void zero_grads(const ParameterList& params) {
   for (Parameter* p : params) p->grad.fill(0.0);

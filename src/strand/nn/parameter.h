@@ -10,9 +10,10 @@
 namespace strand::nn {
 
 struct Parameter {
-  std::string name;   // canonical name, the HF one where a HF model exists ("model.layers.0.mlp.up_proj.weight")
-  Tensor value;       // master weights
-  Tensor grad;        // same shape and dtype; backward passes accumulate into it
+  std::string
+      name;      // canonical name, the HF one where a HF model exists ("model.layers.0.mlp.up_proj.weight")
+  Tensor value;  // master weights
+  Tensor grad;   // same shape and dtype; backward passes accumulate into it
   bool decay = true;  // weight decay applies (false for norm weights and biases)
 
   // Allocates value and a zeroed grad.
@@ -21,7 +22,8 @@ struct Parameter {
 
 using ParameterList = std::vector<Parameter*>;
 
-// value ~ N(0, std^2), drawn from Philox stream `stream` of `seed`: the same values on any machine or thread count.
+// value ~ N(0, std^2), drawn from Philox stream `stream` of `seed`: the same values on any machine or thread
+// count.
 void init_normal(Parameter& p, uint64_t seed, uint64_t stream, double std);
 void init_constant(Parameter& p, double value);
 void zero_grads(const ParameterList& params);

@@ -17,12 +17,12 @@ struct AttentionOptions {
 };
 
 // out, q [T, H, D]; k, v [T, Hkv, D] with H % Hkv == 0; cu_seqlens [n+1] I32.
-void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
-                       const Tensor& cu_seqlens, const AttentionOptions& options);
+void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k,
+                       const Tensor& v, const Tensor& cu_seqlens, const AttentionOptions& options);
 
 // dq [T, H, D], dk, dv [T, Hkv, D], all assigned.
-void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout, const Tensor& q,
-                        const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
-                        const Tensor& cu_seqlens, const AttentionOptions& options);
+void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout,
+                        const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                        const Tensor& lse, const Tensor& cu_seqlens, const AttentionOptions& options);
 
 }  // namespace strand

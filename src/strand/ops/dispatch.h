@@ -10,21 +10,30 @@ namespace strand::ops_detail {
 template <typename Fn>
 void dispatch_float(DType dtype, const char* op, Fn&& fn) {
   switch (dtype) {
-    case DType::F32: fn(float{}); return;
-    case DType::F64: fn(double{}); return;
-    default: STRAND_CHECK(false, "{}: unsupported dtype {} (CPU ops take F32 or F64)", op, dtype_name(dtype));
+    case DType::F32:
+      fn(float{});
+      return;
+    case DType::F64:
+      fn(double{});
+      return;
+    default:
+      STRAND_CHECK(false, "{}: unsupported dtype {} (CPU ops take F32 or F64)", op, dtype_name(dtype));
   }
 }
 
-// The CUDA implementations arrive with the CUDA backend; until then a device tensor is a clear error.
-inline void check_cpu(const char* op, std::initializer_list<const Tensor*> tensors) {
-  for (const Tensor* t : tensors)
-    STRAND_CHECK(!t->defined() || t->is_cpu(), "{}: got {}, but only the CPU implementation exists", op, t->str());
-}
+// A tensor argument and its name, for messages.
+struct Arg {
+  const char* name;
+  const Tensor& tensor;
+};
 
-inline void check_cpu(const Tensor& t, const char* op, const char* name) {
-  STRAND_CHECK(!t.defined() || t.is_cpu(), "{}: {} is on {}, but only the CPU implementation exists", op, name,
-               t.device().str());
+// The CUDA implementations arrive with the CUDA backend; until then a device tensor is a clear error.
+// Undefined (optional, absent) tensors pass.
+inline void check_cpu(const char* op, std::initializer_list<Arg> args) {
+  for (const Arg& a : args)
+    STRAND_CHECK(!a.tensor.defined() || a.tensor.is_cpu(),
+                 "{}: {} is on {}, but only the CPU implementation exists", op, a.name,
+                 a.tensor.device().str());
 }
 
 }  // namespace strand::ops_detail

@@ -18,9 +18,11 @@ struct LossSums {
 };
 
 // logits [T, V]; labels [T] I32 in [0, V) or ignore_index; weights [T] optional (1 when undefined).
-// Writes losses [T] (unweighted per-token loss, 0 where ignored) and lse [T] (log-sum-exp, saved for backward).
-LossSums cross_entropy_forward(const Tensor& losses, const Tensor& lse, const Tensor& logits, const Tensor& labels,
-                               const Tensor& weights, int32_t ignore_index = kIgnoreIndex);
+// Writes losses [T] (unweighted per-token loss, 0 where ignored) and lse [T] (log-sum-exp, saved for
+// backward).
+LossSums cross_entropy_forward(const Tensor& losses, const Tensor& lse, const Tensor& logits,
+                               const Tensor& labels, const Tensor& weights,
+                               int32_t ignore_index = kIgnoreIndex);
 
 // dlogits [T, V] (assigned) = scale * w_t * (softmax(logits_t) - onehot(label_t)); zero rows where ignored.
 void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const Tensor& labels,

@@ -15,10 +15,10 @@ void rmsnorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, cons
 
 // LayerNorm (ESM-2): y = (x - mean) * rstd * w + b, rstd = 1 / sqrt(var + eps), biased variance.
 // x, y [T, C]; w, b [C]; mean, rstd [T] saved.
-void layernorm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& w,
-                       const Tensor& b, double eps);
+void layernorm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x,
+                       const Tensor& w, const Tensor& b, double eps);
 // dx (assigned), dw and db (+=)
-void layernorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy, const Tensor& x,
-                        const Tensor& w, const Tensor& mean, const Tensor& rstd);
+void layernorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy,
+                        const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd);
 
 }  // namespace strand

@@ -25,8 +25,8 @@ SeqLayout SeqLayout::from_cu_seqlens(const Tensor& cu_seqlens) {
   const int64_t n = s.cu_seqlens.numel() - 1;
   STRAND_CHECK(c[0] == 0, "cu_seqlens[0] must be 0, got {}", c[0]);
   for (int64_t i = 0; i < n; ++i)
-    STRAND_CHECK(c[i + 1] >= c[i], "cu_seqlens must be non-decreasing: cu_seqlens[{}]={} < cu_seqlens[{}]={}", i + 1,
-                 c[i + 1], i, c[i]);
+    STRAND_CHECK(c[i + 1] >= c[i], "cu_seqlens must be non-decreasing: cu_seqlens[{}]={} < cu_seqlens[{}]={}",
+                 i + 1, c[i + 1], i, c[i]);
   s.positions = Tensor::empty({c[n]}, DType::I32);
   int32_t* p = s.positions.data<int32_t>();
   for (int64_t i = 0; i < n; ++i) {

@@ -1,10 +1,10 @@
 // The packed (THD) batch layout every op and model uses.
 //
-// n sequences of lengths L_0..L_{n-1} are concatenated into T = sum L_i tokens. cu_seqlens [n+1] (I32) holds the
-// prefix sums (cu_seqlens[0] = 0, cu_seqlens[n] = T); positions [T] (I32) counts from 0 within each sequence.
-// Nothing may mix tokens of different sequences: attention masks across boundaries, RoPE uses positions, and
-// labels at a sequence's last token are ignored. A right-padded batch is the same layout with padding tokens
-// carrying ignored labels.
+// n sequences of lengths L_0..L_{n-1} are concatenated into T = sum L_i tokens. cu_seqlens [n+1] (I32) holds
+// the prefix sums (cu_seqlens[0] = 0, cu_seqlens[n] = T); positions [T] (I32) counts from 0 within each
+// sequence. Nothing may mix tokens of different sequences: attention masks across boundaries, RoPE uses
+// positions, and labels at a sequence's last token are ignored. A right-padded batch is the same layout with
+// padding tokens carrying ignored labels.
 #pragma once
 
 #include "strand/core/tensor.h"

@@ -30,8 +30,10 @@ struct RopeOptions {
 std::vector<double> rope_inv_freq(const RopeOptions& options);
 
 // out, x [T, H, D]; positions [T] I32. out may alias x (in place).
-void rope_forward(const Tensor& out, const Tensor& x, const Tensor& positions, const std::vector<double>& inv_freq);
+void rope_forward(const Tensor& out, const Tensor& x, const Tensor& positions,
+                  const std::vector<double>& inv_freq);
 // dx = rotation of dy by the negative angle (the transpose of the forward rotation). dx may alias dy.
-void rope_backward(const Tensor& dx, const Tensor& dy, const Tensor& positions, const std::vector<double>& inv_freq);
+void rope_backward(const Tensor& dx, const Tensor& dy, const Tensor& positions,
+                   const std::vector<double>& inv_freq);
 
 }  // namespace strand

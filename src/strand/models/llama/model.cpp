@@ -62,9 +62,11 @@ LlamaModel::LlamaModel(const LlamaConfig& config, DType dtype)
       dtype_(dtype),
       embed_("model.embed_tokens", config.vocab_size, config.hidden_size, config.pad_token_id, dtype),
       final_norm_("model.norm", config.hidden_size, config.rms_norm_eps, dtype),
-      lm_head_(config.tie_embeddings ? nn::Linear(embed_.weight())
-                                     : nn::Linear("lm_head", config.hidden_size, config.vocab_size, false, dtype)) {
-  STRAND_CHECK(dtype == DType::F32 || dtype == DType::F64, "the CPU Llama runs in F32 or F64, not {}", dtype_name(dtype));
+      lm_head_(config.tie_embeddings
+                   ? nn::Linear(embed_.weight())
+                   : nn::Linear("lm_head", config.hidden_size, config.vocab_size, false, dtype)) {
+  STRAND_CHECK(dtype == DType::F32 || dtype == DType::F64, "the CPU Llama runs in F32 or F64, not {}",
+               dtype_name(dtype));
   for (int64_t i = 0; i < config.num_layers; ++i)
     layers_.push_back(std::make_unique<LlamaBlock>(fmt::format("model.layers.{}", i), config, dtype));
 }

@@ -1,6 +1,7 @@
 // Llama-3 decoder (transformers' LlamaForCausalLM) over packed batches:
 //   h = embed(tokens); per layer: h += attn(rmsnorm(h)); h += mlp(rmsnorm(h)); logits = lm_head(rmsnorm(h)).
-// Parameter names are transformers' (model.layers.{i}.self_attn.q_proj.weight, ...), so HF checkpoints map 1:1.
+// Parameter names are transformers' (model.layers.{i}.self_attn.q_proj.weight, ...), so HF checkpoints map
+// 1:1.
 #pragma once
 
 #include "strand/models/causal_lm.h"

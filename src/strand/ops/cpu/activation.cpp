@@ -23,7 +23,8 @@ void swiglu_fwd(const Tensor& out, const Tensor& gate, const Tensor& up) {
 }
 
 template <typename T>
-void swiglu_bwd(const Tensor& dgate, const Tensor& dup, const Tensor& dout, const Tensor& gate, const Tensor& up) {
+void swiglu_bwd(const Tensor& dgate, const Tensor& dup, const Tensor& dout, const Tensor& gate,
+                const Tensor& up) {
   const T* g = gate.data<T>();
   const T* u = up.data<T>();
   const T* d = dout.data<T>();
@@ -76,8 +77,9 @@ void swiglu_forward(const Tensor& out, const Tensor& gate, const Tensor& up) {
   check_tensor(gate, "gate", {-1, -1});
   check_same(up, "up", gate);
   check_same(out, "out", gate);
-  ops_detail::check_cpu("swiglu_forward", {&out, &gate, &up});
-  ops_detail::dispatch_float(gate.dtype(), "swiglu_forward", [&](auto tag) { swiglu_fwd<decltype(tag)>(out, gate, up); });
+  ops_detail::check_cpu("swiglu_forward", {{"out", out}, {"gate", gate}, {"up", up}});
+  ops_detail::dispatch_float(gate.dtype(), "swiglu_forward",
+                             [&](auto tag) { swiglu_fwd<decltype(tag)>(out, gate, up); });
 }
 
 void swiglu_backward(const Tensor& dgate, const Tensor& dup, const Tensor& dout, const Tensor& gate,
@@ -85,7 +87,8 @@ void swiglu_backward(const Tensor& dgate, const Tensor& dup, const Tensor& dout,
   check_tensor(gate, "gate", {-1, -1});
   for (auto [t, name] : {std::pair{&up, "up"}, {&dout, "dout"}, {&dgate, "dgate"}, {&dup, "dup"}})
     check_same(*t, name, gate);
-  ops_detail::check_cpu("swiglu_backward", {&dgate, &dup, &dout, &gate, &up});
+  ops_detail::check_cpu("swiglu_backward",
+                        {{"dgate", dgate}, {"dup", dup}, {"dout", dout}, {"gate", gate}, {"up", up}});
   ops_detail::dispatch_float(gate.dtype(), "swiglu_backward",
                              [&](auto tag) { swiglu_bwd<decltype(tag)>(dgate, dup, dout, gate, up); });
 }
@@ -93,7 +96,7 @@ void swiglu_backward(const Tensor& dgate, const Tensor& dup, const Tensor& dout,
 void gelu_forward(const Tensor& out, const Tensor& x) {
   STRAND_CHECK(x.defined() && x.is_contiguous(), "x must be a defined contiguous tensor");
   check_same(out, "out", x);
-  ops_detail::check_cpu("gelu_forward", {&out, &x});
+  ops_detail::check_cpu("gelu_forward", {{"out", out}, {"x", x}});
   ops_detail::dispatch_float(x.dtype(), "gelu_forward", [&](auto tag) { gelu_fwd<decltype(tag)>(out, x); });
 }
 
@@ -101,8 +104,9 @@ void gelu_backward(const Tensor& dx, const Tensor& dout, const Tensor& x) {
   STRAND_CHECK(x.defined() && x.is_contiguous(), "x must be a defined contiguous tensor");
   check_same(dout, "dout", x);
   check_same(dx, "dx", x);
-  ops_detail::check_cpu("gelu_backward", {&dx, &dout, &x});
-  ops_detail::dispatch_float(x.dtype(), "gelu_backward", [&](auto tag) { gelu_bwd<decltype(tag)>(dx, dout, x); });
+  ops_detail::check_cpu("gelu_backward", {{"dx", dx}, {"dout", dout}, {"x", x}});
+  ops_detail::dispatch_float(x.dtype(), "gelu_backward",
+                             [&](auto tag) { gelu_bwd<decltype(tag)>(dx, dout, x); });
 }
 
 }  // namespace strand

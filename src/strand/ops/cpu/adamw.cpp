@@ -8,8 +8,8 @@ namespace strand {
 namespace {
 
 template <typename T>
-void step_kernel(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v, const AdamWOptions& o,
-                 int64_t step) {
+void step_kernel(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
+                 const AdamWOptions& o, int64_t step) {
   T* p = param.data<T>();
   const T* g = grad.data<T>();
   T* pm = m.data<T>();
@@ -41,10 +41,11 @@ void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& m, const 
   check_tensor(m, "m", param.dtype(), param.shape());
   check_tensor(v, "v", param.dtype(), param.shape());
   STRAND_CHECK(step >= 1, "AdamW step counts from 1, got {}", step);
-  STRAND_CHECK(options.lr >= 0 && options.eps >= 0 && options.weight_decay >= 0, "AdamW lr, eps and weight_decay must be >= 0");
+  STRAND_CHECK(options.lr >= 0 && options.eps >= 0 && options.weight_decay >= 0,
+               "AdamW lr, eps and weight_decay must be >= 0");
   STRAND_CHECK(options.beta1 >= 0 && options.beta1 < 1 && options.beta2 >= 0 && options.beta2 < 1,
                "AdamW betas must lie in [0, 1), got ({}, {})", options.beta1, options.beta2);
-  ops_detail::check_cpu("adamw_step", {&param, &grad, &m, &v});
+  ops_detail::check_cpu("adamw_step", {{"param", param}, {"grad", grad}, {"m", m}, {"v", v}});
   ops_detail::dispatch_float(param.dtype(), "adamw_step",
                              [&](auto tag) { step_kernel<decltype(tag)>(param, grad, m, v, options, step); });
 }

@@ -29,7 +29,7 @@ struct Dims {
 // the [begin, end) of its sequence.
 void sequence_bounds(const char* op, const Tensor& cu_seqlens, int64_t tokens, std::vector<int64_t>& begin,
                      std::vector<int64_t>& end) {
-  ops_detail::check_cpu(cu_seqlens, op, "cu_seqlens");
+  ops_detail::check_cpu(op, {{"cu_seqlens", cu_seqlens}});
   check_tensor(cu_seqlens, "cu_seqlens", DType::I32, {-1});
   const int64_t n = cu_seqlens.numel() - 1;
   STRAND_CHECK(n >= 0, "{}: cu_seqlens must have at least one entry", op);
@@ -51,9 +51,7 @@ void sequence_bounds(const char* op, const Tensor& cu_seqlens, int64_t tokens, s
 
 // q [T, H, D]; k, v [T, Hkv, D], same dtype, H % Hkv == 0.
 Dims check_qkv(const char* op, const Tensor& q, const Tensor& k, const Tensor& v) {
-  ops_detail::check_cpu(q, op, "q");
-  ops_detail::check_cpu(k, op, "k");
-  ops_detail::check_cpu(v, op, "v");
+  ops_detail::check_cpu(op, {{"q", q}, {"k", k}, {"v", v}});
   check_tensor(q, "q", {-1, -1, -1});
   Dims d;
   d.tokens = q.size(0);
@@ -205,8 +203,7 @@ void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, co
                        const Tensor& v, const Tensor& cu_seqlens, const AttentionOptions& options) {
   const char* op = "attention_forward";
   const Dims d = check_qkv(op, q, k, v);
-  ops_detail::check_cpu(out, op, "out");
-  ops_detail::check_cpu(lse, op, "lse");
+  ops_detail::check_cpu(op, {{"out", out}, {"lse", lse}});
   check_tensor(out, "out", q.dtype(), {d.tokens, d.heads, d.dim});
   check_tensor(lse, "lse", q.dtype(), {d.tokens, d.heads});
   std::vector<int64_t> begin, end;
@@ -226,12 +223,7 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
                         const Tensor& lse, const Tensor& cu_seqlens, const AttentionOptions& options) {
   const char* op = "attention_backward";
   const Dims d = check_qkv(op, q, k, v);
-  ops_detail::check_cpu(dout, op, "dout");
-  ops_detail::check_cpu(out, op, "out");
-  ops_detail::check_cpu(lse, op, "lse");
-  ops_detail::check_cpu(dq, op, "dq");
-  ops_detail::check_cpu(dk, op, "dk");
-  ops_detail::check_cpu(dv, op, "dv");
+  ops_detail::check_cpu(op, {{"dout", dout}, {"out", out}, {"lse", lse}, {"dq", dq}, {"dk", dk}, {"dv", dv}});
   check_tensor(dout, "dout", q.dtype(), {d.tokens, d.heads, d.dim});
   check_tensor(out, "out", q.dtype(), {d.tokens, d.heads, d.dim});
   check_tensor(lse, "lse", q.dtype(), {d.tokens, d.heads});

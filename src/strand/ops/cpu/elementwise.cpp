@@ -8,7 +8,7 @@ void add_inplace(const Tensor& dst, const Tensor& src) {
   STRAND_CHECK(dst.defined() && dst.is_contiguous(), "dst must be a defined contiguous tensor");
   check_tensor(dst, "dst", dst.shape());
   check_tensor(src, "src", dst.dtype(), dst.shape());
-  ops_detail::check_cpu("add_inplace", {&dst, &src});
+  ops_detail::check_cpu("add_inplace", {{"dst", dst}, {"src", src}});
   ops_detail::dispatch_float(dst.dtype(), "add_inplace", [&](auto tag) {
     using T = decltype(tag);
     T* d = dst.data<T>();

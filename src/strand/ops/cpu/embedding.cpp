@@ -11,8 +11,8 @@ namespace {
 void check_tokens(const Tensor& tokens, int64_t vocab) {
   const int32_t* tok = tokens.data<int32_t>();
   for (int64_t t = 0; t < tokens.numel(); ++t)
-    STRAND_CHECK(tok[t] >= 0 && tok[t] < vocab, "token {} at position {} is outside the vocabulary [0, {})", tok[t], t,
-                 vocab);
+    STRAND_CHECK(tok[t] >= 0 && tok[t] < vocab, "token {} at position {} is outside the vocabulary [0, {})",
+                 tok[t], t, vocab);
 }
 
 template <typename T>
@@ -22,7 +22,8 @@ void forward(const Tensor& y, const Tensor& tokens, const Tensor& table) {
   const T* src = table.data<T>();
   T* dst = y.data<T>();
 #pragma omp parallel for schedule(static)
-  for (int64_t t = 0; t < rows; ++t) std::memcpy(dst + t * width, src + tok[t] * width, sizeof(T) * static_cast<size_t>(width));
+  for (int64_t t = 0; t < rows; ++t)
+    std::memcpy(dst + t * width, src + tok[t] * width, sizeof(T) * static_cast<size_t>(width));
 }
 
 template <typename T>
@@ -49,7 +50,7 @@ void embedding_forward(const Tensor& y, const Tensor& tokens, const Tensor& tabl
   check_tensor(table, "table", {-1, -1});
   check_tensor(tokens, "tokens", DType::I32, {-1});
   check_tensor(y, "y", table.dtype(), {tokens.numel(), table.size(1)});
-  ops_detail::check_cpu("embedding_forward", {&y, &tokens, &table});
+  ops_detail::check_cpu("embedding_forward", {{"y", y}, {"tokens", tokens}, {"table", table}});
   check_tokens(tokens, table.size(0));
   ops_detail::dispatch_float(table.dtype(), "embedding_forward",
                              [&](auto tag) { forward<decltype(tag)>(y, tokens, table); });
@@ -59,7 +60,7 @@ void embedding_backward(const Tensor& dtable, const Tensor& dy, const Tensor& to
   check_tensor(dtable, "dtable", {-1, -1});
   check_tensor(tokens, "tokens", DType::I32, {-1});
   check_tensor(dy, "dy", dtable.dtype(), {tokens.numel(), dtable.size(1)});
-  ops_detail::check_cpu("embedding_backward", {&dtable, &tokens, &dy});
+  ops_detail::check_cpu("embedding_backward", {{"dtable", dtable}, {"tokens", tokens}, {"dy", dy}});
   check_tokens(tokens, dtable.size(0));
   ops_detail::dispatch_float(dtable.dtype(), "embedding_backward",
                              [&](auto tag) { backward<decltype(tag)>(dtable, dy, tokens, padding_idx); });

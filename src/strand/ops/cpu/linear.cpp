@@ -10,14 +10,14 @@ namespace {
 using ops_detail::dispatch_float;
 
 // Row-major C[M, N] = alpha * op(A) op(B) + beta * C through OpenBLAS.
-void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
-          const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
               static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
 }
-void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a, int64_t lda,
-          const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
+          int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
   cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               static_cast<blasint>(m), static_cast<blasint>(n), static_cast<blasint>(k), alpha, a,
               static_cast<blasint>(lda), b, static_cast<blasint>(ldb), beta, c, static_cast<blasint>(ldc));
@@ -37,12 +37,15 @@ void forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b)
 }
 
 template <typename T>
-void backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy, const Tensor& x, const Tensor& w) {
+void backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy, const Tensor& x,
+              const Tensor& w) {
   const int64_t rows = x.size(0), in = x.size(1), out = w.size(0);
   if (dx.defined()) {
-    if (rows > 0) gemm(false, false, rows, in, out, T{1}, dy.data<T>(), out, w.data<T>(), in, T{0}, dx.data<T>(), in);
+    if (rows > 0)
+      gemm(false, false, rows, in, out, T{1}, dy.data<T>(), out, w.data<T>(), in, T{0}, dx.data<T>(), in);
   }
-  if (rows > 0) gemm(true, false, out, in, rows, T{1}, dy.data<T>(), out, x.data<T>(), in, T{1}, dw.data<T>(), in);
+  if (rows > 0)
+    gemm(true, false, out, in, rows, T{1}, dy.data<T>(), out, x.data<T>(), in, T{1}, dw.data<T>(), in);
   if (db.defined()) {
     const T* pdy = dy.data<T>();
     T* pdb = db.data<T>();
@@ -63,7 +66,7 @@ void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Ten
   check_tensor(w, "w", x.dtype(), {-1, x.size(1)});
   check_tensor(y, "y", x.dtype(), {x.size(0), w.size(0)});
   if (b.defined()) check_tensor(b, "b", x.dtype(), {w.size(0)});
-  ops_detail::check_cpu("linear_forward", {&x, &w, &y, &b});
+  ops_detail::check_cpu("linear_forward", {{"x", x}, {"w", w}, {"y", y}, {"b", b}});
   dispatch_float(x.dtype(), "linear_forward", [&](auto tag) { forward<decltype(tag)>(y, x, w, b); });
 }
 
@@ -75,8 +78,10 @@ void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const
   check_tensor(dw, "dw", x.dtype(), w.shape());
   if (dx.defined()) check_tensor(dx, "dx", x.dtype(), x.shape());
   if (db.defined()) check_tensor(db, "db", x.dtype(), {w.size(0)});
-  ops_detail::check_cpu("linear_backward", {&x, &w, &dy, &dw, &dx, &db});
-  dispatch_float(x.dtype(), "linear_backward", [&](auto tag) { backward<decltype(tag)>(dx, dw, db, dy, x, w); });
+  ops_detail::check_cpu("linear_backward",
+                        {{"x", x}, {"w", w}, {"dy", dy}, {"dw", dw}, {"dx", dx}, {"db", db}});
+  dispatch_float(x.dtype(), "linear_backward",
+                 [&](auto tag) { backward<decltype(tag)>(dx, dw, db, dy, x, w); });
 }
 
 }  // namespace strand

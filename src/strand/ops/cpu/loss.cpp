@@ -9,14 +9,16 @@
 namespace strand {
 namespace {
 
-bool counted(int32_t label, double weight, int32_t ignore_index) { return label != ignore_index && weight != 0.0; }
+bool counted(int32_t label, double weight, int32_t ignore_index) {
+  return label != ignore_index && weight != 0.0;
+}
 
 void check_labels(const Tensor& labels, int64_t vocab, int32_t ignore_index) {
   const int32_t* l = labels.data<int32_t>();
   for (int64_t t = 0; t < labels.numel(); ++t)
     STRAND_CHECK(l[t] == ignore_index || (l[t] >= 0 && l[t] < vocab),
-                 "label {} at position {} is outside the vocabulary [0, {}) and is not the ignore index {}", l[t], t,
-                 vocab, ignore_index);
+                 "label {} at position {} is outside the vocabulary [0, {}) and is not the ignore index {}",
+                 l[t], t, vocab, ignore_index);
 }
 
 template <typename T>
@@ -68,21 +70,24 @@ void backward(const Tensor& dlogits, const Tensor& logits, const Tensor& labels,
       continue;
     }
     const double k = scale * wt;
-    for (int64_t v = 0; v < vocab; ++v) grow[v] = static_cast<T>(k * std::exp(static_cast<double>(z[t * vocab + v]) - plse[t]));
+    for (int64_t v = 0; v < vocab; ++v)
+      grow[v] = static_cast<T>(k * std::exp(static_cast<double>(z[t * vocab + v]) - plse[t]));
     grow[l[t]] -= static_cast<T>(k);
   }
 }
 
 }  // namespace
 
-LossSums cross_entropy_forward(const Tensor& losses, const Tensor& lse, const Tensor& logits, const Tensor& labels,
-                               const Tensor& weights, int32_t ignore_index) {
+LossSums cross_entropy_forward(const Tensor& losses, const Tensor& lse, const Tensor& logits,
+                               const Tensor& labels, const Tensor& weights, int32_t ignore_index) {
   check_tensor(logits, "logits", {-1, -1});
   check_tensor(labels, "labels", DType::I32, {logits.size(0)});
   check_tensor(losses, "losses", logits.dtype(), {logits.size(0)});
   check_tensor(lse, "lse", logits.dtype(), {logits.size(0)});
   if (weights.defined()) check_tensor(weights, "weights", logits.dtype(), {logits.size(0)});
-  ops_detail::check_cpu("cross_entropy_forward", {&losses, &lse, &logits, &labels, &weights});
+  ops_detail::check_cpu(
+      "cross_entropy_forward",
+      {{"losses", losses}, {"lse", lse}, {"logits", logits}, {"labels", labels}, {"weights", weights}});
   check_labels(labels, logits.size(1), ignore_index);
   LossSums sums;
   ops_detail::dispatch_float(logits.dtype(), "cross_entropy_forward", [&](auto tag) {
@@ -98,7 +103,9 @@ void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const T
   check_tensor(labels, "labels", DType::I32, {logits.size(0)});
   check_tensor(lse, "lse", logits.dtype(), {logits.size(0)});
   if (weights.defined()) check_tensor(weights, "weights", logits.dtype(), {logits.size(0)});
-  ops_detail::check_cpu("cross_entropy_backward", {&dlogits, &logits, &labels, &weights, &lse});
+  ops_detail::check_cpu(
+      "cross_entropy_backward",
+      {{"dlogits", dlogits}, {"logits", logits}, {"labels", labels}, {"weights", weights}, {"lse", lse}});
   check_labels(labels, logits.size(1), ignore_index);
   ops_detail::dispatch_float(logits.dtype(), "cross_entropy_backward", [&](auto tag) {
     backward<decltype(tag)>(dlogits, logits, labels, weights, lse, scale, ignore_index);

@@ -46,14 +46,16 @@ void rms_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, const Te
       double s = 0;
       for (int64_t c = 0; c < width; ++c) s += static_cast<double>(pw[c]) * g[c] * row[c];
       const double k = r * r * s / static_cast<double>(width);
-      for (int64_t c = 0; c < width; ++c) pdx[t * width + c] = static_cast<T>(r * (pw[c] * g[c] - row[c] * k));
+      for (int64_t c = 0; c < width; ++c)
+        pdx[t * width + c] = static_cast<T>(r * (pw[c] * g[c] - row[c] * k));
     }
   }
   T* pdw = dw.data<T>();
 #pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < width; ++c) {
     double s = 0;
-    for (int64_t t = 0; t < rows; ++t) s += static_cast<double>(pg[t * width + c]) * px[t * width + c] * pr[t];
+    for (int64_t t = 0; t < rows; ++t)
+      s += static_cast<double>(pg[t * width + c]) * px[t * width + c] * pr[t];
     pdw[c] += static_cast<T>(s);
   }
 }
@@ -105,7 +107,8 @@ void ln_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Ten
       const double mh = sh / static_cast<double>(width), mhx = shx / static_cast<double>(width);
       for (int64_t c = 0; c < width; ++c) {
         const double xhat = (px[t * width + c] - mu) * r;
-        pdx[t * width + c] = static_cast<T>(r * (static_cast<double>(pw[c]) * pg[t * width + c] - mh - xhat * mhx));
+        pdx[t * width + c] =
+            static_cast<T>(r * (static_cast<double>(pw[c]) * pg[t * width + c] - mh - xhat * mhx));
       }
     }
   }
@@ -131,7 +134,7 @@ void rmsnorm_forward(const Tensor& y, const Tensor& rstd, const Tensor& x, const
   check_tensor(w, "w", x.dtype(), {x.size(1)});
   check_tensor(y, "y", x.dtype(), x.shape());
   check_tensor(rstd, "rstd", x.dtype(), {x.size(0)});
-  ops_detail::check_cpu("rmsnorm_forward", {&y, &rstd, &x, &w});
+  ops_detail::check_cpu("rmsnorm_forward", {{"y", y}, {"rstd", rstd}, {"x", x}, {"w", w}});
   ops_detail::dispatch_float(x.dtype(), "rmsnorm_forward",
                              [&](auto tag) { rms_forward<decltype(tag)>(y, rstd, x, w, eps); });
 }
@@ -144,26 +147,28 @@ void rmsnorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, cons
   check_tensor(dw, "dw", x.dtype(), w.shape());
   check_tensor(rstd, "rstd", x.dtype(), {x.size(0)});
   if (dx.defined()) check_tensor(dx, "dx", x.dtype(), x.shape());
-  ops_detail::check_cpu("rmsnorm_backward", {&dx, &dw, &dy, &x, &w, &rstd});
+  ops_detail::check_cpu("rmsnorm_backward",
+                        {{"dx", dx}, {"dw", dw}, {"dy", dy}, {"x", x}, {"w", w}, {"rstd", rstd}});
   ops_detail::dispatch_float(x.dtype(), "rmsnorm_backward",
                              [&](auto tag) { rms_backward<decltype(tag)>(dx, dw, dy, x, w, rstd); });
 }
 
-void layernorm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x, const Tensor& w,
-                       const Tensor& b, double eps) {
+void layernorm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x,
+                       const Tensor& w, const Tensor& b, double eps) {
   check_tensor(x, "x", {-1, -1});
   check_tensor(w, "w", x.dtype(), {x.size(1)});
   check_tensor(b, "b", x.dtype(), {x.size(1)});
   check_tensor(y, "y", x.dtype(), x.shape());
   check_tensor(mean, "mean", x.dtype(), {x.size(0)});
   check_tensor(rstd, "rstd", x.dtype(), {x.size(0)});
-  ops_detail::check_cpu("layernorm_forward", {&y, &mean, &rstd, &x, &w, &b});
+  ops_detail::check_cpu("layernorm_forward",
+                        {{"y", y}, {"mean", mean}, {"rstd", rstd}, {"x", x}, {"w", w}, {"b", b}});
   ops_detail::dispatch_float(x.dtype(), "layernorm_forward",
                              [&](auto tag) { ln_forward<decltype(tag)>(y, mean, rstd, x, w, b, eps); });
 }
 
-void layernorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy, const Tensor& x,
-                        const Tensor& w, const Tensor& mean, const Tensor& rstd) {
+void layernorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy,
+                        const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd) {
   check_tensor(x, "x", {-1, -1});
   check_tensor(w, "w", x.dtype(), {x.size(1)});
   check_tensor(dy, "dy", x.dtype(), x.shape());
@@ -172,7 +177,9 @@ void layernorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, co
   check_tensor(rstd, "rstd", x.dtype(), {x.size(0)});
   if (db.defined()) check_tensor(db, "db", x.dtype(), w.shape());
   if (dx.defined()) check_tensor(dx, "dx", x.dtype(), x.shape());
-  ops_detail::check_cpu("layernorm_backward", {&dx, &dw, &db, &dy, &x, &w, &mean, &rstd});
+  ops_detail::check_cpu(
+      "layernorm_backward",
+      {{"dx", dx}, {"dw", dw}, {"db", db}, {"dy", dy}, {"x", x}, {"w", w}, {"mean", mean}, {"rstd", rstd}});
   ops_detail::dispatch_float(x.dtype(), "layernorm_backward",
                              [&](auto tag) { ln_backward<decltype(tag)>(dx, dw, db, dy, x, w, mean, rstd); });
 }

@@ -81,9 +81,7 @@ void rotate(T* out, const T* x, const int32_t* positions, const std::vector<doub
 
 void rope_apply(const char* op, const Tensor& out, const char* out_name, const Tensor& x, const char* x_name,
                 const Tensor& positions, const std::vector<double>& inv_freq, double sign) {
-  ops_detail::check_cpu(out, op, out_name);
-  ops_detail::check_cpu(x, op, x_name);
-  ops_detail::check_cpu(positions, op, "positions");
+  ops_detail::check_cpu(op, {{out_name, out}, {x_name, x}, {"positions", positions}});
   check_tensor(x, x_name, {-1, -1, -1});
   const int64_t tokens = x.size(0), heads = x.size(1), dim = x.size(2);
   check_tensor(out, out_name, x.dtype(), {tokens, heads, dim});
