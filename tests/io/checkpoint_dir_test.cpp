@@ -2,6 +2,9 @@
 
 #include "strand/core/error.h"
 
+#include "file_bytes.h"
+#include "temp_dir.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 #include <nlohmann/json.hpp>
@@ -20,45 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class CheckpointDirTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::path(::testing::TempDir()) /
-           fmt::format("strand_ckpt_{}_{}_{}", test->test_suite_name(), test->name(), ::getpid());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string path(const std::string& name) const { return (dir_ / name).string(); }
-  std::set<std::string> files() const {
-    std::set<std::string> names;
-    for (const auto& e : fs::directory_iterator(dir_)) names.insert(e.path().filename().string());
-    return names;
-  }
-
-  fs::path dir_;
-};
-
-Tensor random_tensor(const Shape& shape, DType dtype, uint32_t seed) {
-  Tensor t = Tensor::empty(shape, dtype);
-  std::mt19937 rng(seed);
-  auto* p = static_cast<unsigned char*>(t.raw());
-  for (size_t i = 0; i < t.nbytes(); ++i) p[i] = static_cast<unsigned char>(rng());
-  return t;
-}
-
-std::string bytes_of(const Tensor& t) {
-  return std::string(static_cast<const char*>(t.raw()), t.nbytes());
-}
-
-std::string read_text(const std::string& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+class CheckpointDirTest : public testing::TempDirTest {};
 
 void write_text(const std::string& file, const std::string& text) {
   std::ofstream out(file, std::ios::binary | std::ios::trunc);

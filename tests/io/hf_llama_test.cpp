@@ -4,6 +4,8 @@
 #include "strand/io/hf_llama_config.h"
 #include "strand/io/safetensors.h"
 
+#include "temp_dir.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -15,16 +17,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-class HfLlama : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("strand_hf_llama_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
-};
+class HfLlama : public testing::TempDirTest {};
 
 json tiny_json() {
   return json::parse(R"({
@@ -108,10 +101,10 @@ TEST_F(HfLlama, UnsupportedOrMistypedKeysAreNamed) {
 TEST_F(HfLlama, ExportedDirectoryLoadsWithIdenticalLogits) {
   LlamaModel model(io::llama_config_from_hf(tiny_json(), "config.json"));
   model.init(9);
-  io::save_hf_llama(model, dir_.string());
-  EXPECT_TRUE(fs::exists(dir_ / "config.json"));
-  EXPECT_TRUE(fs::exists(dir_ / "model.safetensors"));
-  const auto loaded = io::load_hf_llama(dir_.string());
+  io::save_hf_llama(model, path("model"));
+  EXPECT_TRUE(fs::exists(dir_ / "model" / "config.json"));
+  EXPECT_TRUE(fs::exists(dir_ / "model" / "model.safetensors"));
+  const auto loaded = io::load_hf_llama(path("model"));
 
   const LMBatch batch = LMBatch::from_sequences({{2, 5, 7, 11, 30, 0}, {2, 30, 30}});
   Arena a1, a2;
@@ -120,7 +113,8 @@ TEST_F(HfLlama, ExportedDirectoryLoadsWithIdenticalLogits) {
   ASSERT_EQ(x.shape(), y.shape());
   for (int64_t i = 0; i < x.numel(); ++i) ASSERT_EQ(x.item(i), y.item(i));
 
-  const io::SafetensorsFile weights = io::SafetensorsFile::open((dir_ / "model.safetensors").string());
+  const io::SafetensorsFile weights =
+      io::SafetensorsFile::open((dir_ / "model" / "model.safetensors").string());
   EXPECT_EQ(weights.metadata().at("format"), "pt");
   EXPECT_TRUE(weights.contains("lm_head.weight"));
   EXPECT_EQ(weights.tensors().size(), model.parameters().size());
@@ -129,10 +123,11 @@ TEST_F(HfLlama, ExportedDirectoryLoadsWithIdenticalLogits) {
 TEST_F(HfLlama, Bf16ExportRoundsWeights) {
   LlamaModel model(io::llama_config_from_hf(tiny_json(), "config.json"));
   model.init(3);
-  io::save_hf_llama(model, dir_.string(), DType::BF16);
-  const io::SafetensorsFile weights = io::SafetensorsFile::open((dir_ / "model.safetensors").string());
+  io::save_hf_llama(model, path("model"), DType::BF16);
+  const io::SafetensorsFile weights =
+      io::SafetensorsFile::open((dir_ / "model" / "model.safetensors").string());
   EXPECT_EQ(weights.info("model.norm.weight").dtype, DType::BF16);
-  const auto loaded = io::load_hf_llama(dir_.string());
+  const auto loaded = io::load_hf_llama(path("model"));
   const nn::Parameter& q = *loaded->parameters()[2];
   const nn::Parameter& q0 = *model.parameters()[2];
   for (int64_t i = 0; i < q.value.numel(); ++i)
@@ -144,24 +139,25 @@ TEST_F(HfLlama, TiedModelOmitsHead) {
   j["tie_word_embeddings"] = true;
   LlamaModel model(io::llama_config_from_hf(j, "config.json"));
   model.init(1);
-  io::save_hf_llama(model, dir_.string());
-  const io::SafetensorsFile weights = io::SafetensorsFile::open((dir_ / "model.safetensors").string());
+  io::save_hf_llama(model, path("model"));
+  const io::SafetensorsFile weights =
+      io::SafetensorsFile::open((dir_ / "model" / "model.safetensors").string());
   EXPECT_FALSE(weights.contains("lm_head.weight"));
-  EXPECT_NO_THROW(io::load_hf_llama(dir_.string()));
+  EXPECT_NO_THROW(io::load_hf_llama(path("model")));
 }
 
 TEST_F(HfLlama, MissingWrongOrExtraTensorsAreNamed) {
   LlamaModel model(io::llama_config_from_hf(tiny_json(), "config.json"));
   model.init(1);
-  io::save_hf_llama(model, dir_.string());
-  const std::string weights = (dir_ / "model.safetensors").string();
+  io::save_hf_llama(model, path("model"));
+  const std::string weights = (dir_ / "model" / "model.safetensors").string();
   std::vector<io::NamedTensor> tensors;
   for (nn::Parameter* p : model.parameters()) tensors.push_back({p->name, p->value});
 
   auto expect_error = [&](std::vector<io::NamedTensor> ts, const std::string& text) {
     io::save_safetensors(weights, ts);
     try {
-      io::load_hf_llama(dir_.string());
+      io::load_hf_llama(path("model"));
       ADD_FAILURE() << "no error for " << text;
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();

@@ -1,6 +1,9 @@
 // `strand info` run as a user would: the real binary, its exit code, stdout and stderr.
 #include "strand/io/checkpoint_dir.h"
 
+#include "file_bytes.h"
+#include "temp_dir.h"
+
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,16 +25,13 @@ struct RunResult {
   std::string out, err;
 };
 
-class InfoCliTest : public ::testing::Test {
+// Files under test live in ckpt/, apart from the captured output.
+class InfoCliTest : public testing::TempDirTest {
  protected:
   void SetUp() override {
-    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::path(::testing::TempDir()) / fmt::format("strand_info_{}_{}", test->name(), ::getpid());
-    fs::remove_all(dir_);
+    TempDirTest::SetUp();
     fs::create_directories(dir_ / "ckpt");
   }
-  void TearDown() override { fs::remove_all(dir_); }
-
   std::string path(const std::string& name) const { return (dir_ / "ckpt" / name).string(); }
 
   // Arguments are single-quoted for the shell; the test paths hold no quotes.
@@ -43,16 +43,9 @@ class InfoCliTest : public ::testing::Test {
     const int status = std::system(command.c_str());
     RunResult r;
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = read_text(out);
-    r.err = read_text(err);
+    r.out = read_text(out.string());
+    r.err = read_text(err.string());
     return r;
-  }
-
-  static std::string read_text(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::ostringstream s;
-    s << in.rdbuf();
-    return s.str();
   }
 
   static void write_bytes(const std::string& file, const std::string& bytes) {
@@ -60,8 +53,6 @@ class InfoCliTest : public ::testing::Test {
     out << bytes;
     ASSERT_TRUE(out.good()) << file;
   }
-
-  fs::path dir_;
 };
 
 std::vector<NamedTensor> sample_tensors(int n) {

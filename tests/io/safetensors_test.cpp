@@ -2,6 +2,9 @@
 
 #include "strand/core/error.h"
 
+#include "file_bytes.h"
+#include "temp_dir.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 #include <nlohmann/json.hpp>
@@ -19,20 +22,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class SafetensorsTest : public ::testing::Test {
+class SafetensorsTest : public testing::TempDirTest {
  protected:
-  void SetUp() override {
-    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::path(::testing::TempDir()) /
-           fmt::format("strand_safetensors_{}_{}_{}", test->test_suite_name(), test->name(), ::getpid());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  std::string file(const std::string& name) const { return (dir_ / name).string(); }
-
-  fs::path dir_;
+  std::string file(const std::string& name) const { return path(name); }
 };
 
 std::string le64(uint64_t v) {
@@ -57,20 +49,6 @@ std::string read_raw(const std::string& path) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
-}
-
-std::string bytes_of(const Tensor& t) {
-  const Tensor c = t.contiguous();
-  return std::string(static_cast<const char*>(c.raw()), c.nbytes());
-}
-
-// Deterministic arbitrary bit patterns (NaNs and subnormals included for the float types).
-Tensor random_tensor(const Shape& shape, DType dtype, uint32_t seed) {
-  Tensor t = Tensor::empty(shape, dtype);
-  std::mt19937 rng(seed);
-  auto* p = static_cast<unsigned char*>(t.raw());
-  for (size_t i = 0; i < t.nbytes(); ++i) p[i] = static_cast<unsigned char>(rng());
-  return t;
 }
 
 // Expects open() to throw a one-line strand::Error that starts with the path and contains `needle`.

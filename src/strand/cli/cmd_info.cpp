@@ -4,6 +4,7 @@
 #include "strand/cli/commands.h"
 #include "strand/core/error.h"
 #include "strand/io/checkpoint_dir.h"
+#include "strand/io/json.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -40,16 +41,7 @@ std::string human_count(uint64_t n) {
 
 // "model: llama (LlamaForCausalLM)" from a transformers config.json.
 std::string describe_config(const std::filesystem::path& config_path) {
-  std::ifstream in(config_path, std::ios::binary);
-  STRAND_CHECK(in.good(), "{}: cannot open", config_path.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  nlohmann::json config;
-  try {
-    config = io::parse_json_strict(text.str());
-  } catch (const Error& e) {
-    rethrow_with_context(e, config_path.string());
-  }
+  const nlohmann::json config = io::read_json_file(config_path.string());
   STRAND_CHECK(config.is_object(), "{}: config is {}, not an object", config_path.string(),
                config.type_name());
   const auto model_type = config.find("model_type");

@@ -2,12 +2,9 @@
 #include "strand/cli/commands.h"
 #include "strand/io/hf_checkpoint.h"
 #include "strand/io/hf_llama_config.h"
+#include "strand/io/json.h"
 
 #include <fmt/format.h>
-
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 namespace strand::cli {
 namespace {
@@ -28,17 +25,7 @@ DType weights_dtype(const std::string& name) {
 
 void run_init(const InitOptions& o) {
   STRAND_CHECK(o.arch == "llama", "--arch '{}' is not available (available: llama)", o.arch);
-  std::ifstream in(o.config, std::ios::binary);
-  STRAND_CHECK(in.good(), "{}: cannot open config", o.config);
-  std::stringstream text;
-  text << in.rdbuf();
-  nlohmann::json j;
-  try {
-    j = io::parse_json_strict(text.str());
-  } catch (const Error& e) {
-    rethrow_with_context(e, o.config);
-  }
-  LlamaModel model(io::llama_config_from_hf(j, o.config));
+  LlamaModel model(io::llama_config_from_hf(io::read_json_file(o.config), o.config));
   model.init(o.seed);
   io::save_hf_llama(model, o.out, weights_dtype(o.dtype));
   int64_t count = 0;

@@ -2,6 +2,7 @@
 
 #include "strand/core/error.h"
 #include "strand/io/atomic_file.h"
+#include "strand/io/json.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -49,15 +50,6 @@ void remove_if_present(const fs::path& path) {
   STRAND_CHECK(!ec, "{}: cannot remove stale file: {}", path.string(), ec.message());
 }
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  STRAND_CHECK(in.good(), "cannot open: {}", std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  STRAND_CHECK(!in.bad(), "read failed");
-  return text.str();
-}
-
 }  // namespace
 
 TensorStore TensorStore::open(const std::string& dir_or_file) {
@@ -94,8 +86,8 @@ TensorStore TensorStore::open(const std::string& dir_or_file) {
   }
 
   store.path_ = index_path;
+  const nlohmann::json root = read_json_file(index_path);
   try {
-    const nlohmann::json root = parse_json_strict(read_text_file(index_path));
     STRAND_CHECK(root.is_object(), "index is {}, not an object", root.type_name());
     const auto metadata = root.find("metadata");
     STRAND_CHECK(metadata == root.end() || metadata->is_object(), "\"metadata\" is {}, not an object",

@@ -2,27 +2,17 @@
 
 #include "strand/io/atomic_file.h"
 #include "strand/io/hf_llama_config.h"
+#include "strand/io/json.h"
 
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 namespace strand::io {
 
 namespace fs = std::filesystem;
 
 nlohmann::json read_hf_config(const std::string& dir) {
-  const std::string path = (fs::path(dir) / "config.json").string();
-  std::ifstream in(path, std::ios::binary);
-  STRAND_CHECK(in.good(), "{}: cannot open (is {} a model directory?)", path, dir);
-  std::stringstream text;
-  text << in.rdbuf();
-  try {
-    return parse_json_strict(text.str());
-  } catch (const Error& e) {
-    rethrow_with_context(e, path);
-  }
+  return read_json_file((fs::path(dir) / "config.json").string());
 }
 
 void load_parameters(const nn::ParameterList& params, const TensorStore& store,

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "strand/io/checkpoint_dir.h"
+#include "strand/io/json.h"
 #include "strand/models/llama/model.h"
 #include "strand/nn/parameter.h"
 

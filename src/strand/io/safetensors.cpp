@@ -2,6 +2,7 @@
 
 #include "strand/core/error.h"
 #include "strand/io/atomic_file.h"
+#include "strand/io/json.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -55,7 +56,6 @@ class SafetensorsFile::Descriptor {
 
 namespace {
 
-constexpr int kMaxJsonDepth = 64;
 constexpr const char* kMetadataKey = "__metadata__";
 
 // A JSON integer >= 0 as uint64; nullopt for negatives, fractions, strings and integers beyond 64 bits (which
@@ -174,46 +174,6 @@ uint64_t load_le64(const std::array<unsigned char, 8>& b) {
 }
 
 }  // namespace
-
-nlohmann::json parse_json_strict(std::string_view text) {
-  // nlohmann::json takes a NUL byte for the end of input and would accept whatever follows it.
-  const size_t nul = text.find('\0');
-  STRAND_CHECK(nul == std::string_view::npos, "invalid JSON: NUL byte at offset {}", nul);
-  std::vector<std::unordered_set<std::string>> open_objects;  // keys seen so far in each enclosing object
-  const nlohmann::json::parser_callback_t check =
-      [&open_objects](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-        using Event = nlohmann::json::parse_event_t;
-        STRAND_CHECK(depth <= kMaxJsonDepth, "JSON nests deeper than {} levels", kMaxJsonDepth);
-        if (event == Event::object_start) {
-          open_objects.emplace_back();
-        } else if (event == Event::object_end) {
-          open_objects.pop_back();
-        } else if (event == Event::key) {
-          const auto& key = parsed.get_ref<const std::string&>();
-          STRAND_CHECK(open_objects.back().insert(key).second, "duplicate key '{}'", printable(key));
-        }
-        return true;
-      };
-  try {
-    return nlohmann::json::parse(text.begin(), text.end(), check);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("invalid JSON: {}", e.what()));
-  }
-}
-
-std::string printable(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7F) {
-      out += fmt::format("\\x{:02x}", u);
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 SafetensorsFile SafetensorsFile::open(const std::string& path) {
   try {

@@ -10,7 +10,6 @@
 #include "strand/core/dtype.h"
 #include "strand/core/tensor.h"
 
-#include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
 #include <map>
@@ -75,14 +74,5 @@ struct NamedTensor {
 // and not "__metadata__".
 void save_safetensors(const std::string& path, const std::vector<NamedTensor>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
-
-// Parses JSON that must not repeat a key within any object (the safetensors rule; nlohmann::json would
-// silently keep the last value) nor nest deeper than 64 levels. Throws strand::Error with the parser's
-// one-line message.
-nlohmann::json parse_json_strict(std::string_view text);
-
-// `s` with control characters written as \xNN, so that a name read from an untrusted file stays on one line
-// of a message or a listing.
-std::string printable(std::string_view s);
 
 }  // namespace strand::io
