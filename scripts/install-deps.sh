@@ -9,8 +9,11 @@ packages=(
   nlohmann-json3-dev   # safetensors headers, HF config.json
   libfmt-dev           # message formatting
   libcli11-dev         # command line
+  libyaml-cpp-dev      # recipes
+  zlib1g-dev libzstd-dev liblzma-dev  # compressed FASTA/FASTQ/JSONL
   libgtest-dev libgmock-dev
   python3-numpy        # independent readers in tests
+  xz-utils zstd gzip   # compressing test inputs
 )
 
 missing=()
