@@ -23,10 +23,9 @@ build: deps configure
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(if $(LABELS),-L $(LABELS))
 
+# Trains the embedded default recipe (configs/llama_demo.yaml) and generates from the result.
 demo: build
-	@echo "strand: the training demo arrives with the trainer; for now, a model round trip:"
-	$(BUILD)/strand init --arch llama --config configs/llama_tiny.json --seed 1 --out $(BUILD)/demo-model
-	$(BUILD)/strand info $(BUILD)/demo-model
+	STRAND=$(BUILD)/strand scripts/demo.sh
 
 bench: build
 	@echo "strand: no benchmarks yet (they arrive with the CUDA backend)"

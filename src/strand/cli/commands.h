@@ -9,5 +9,9 @@ namespace strand::cli {
 void register_info(CLI::App& app);
 void register_init(CLI::App& app);
 void register_forward(CLI::App& app);
+void register_generate(CLI::App& app);
+void register_score(CLI::App& app);
+void register_preprocess(CLI::App& app);
+void register_train(CLI::App& app);
 
 }  // namespace strand::cli

@@ -11,6 +11,10 @@ int main(int argc, char** argv) {
   strand::cli::register_info(app);
   strand::cli::register_init(app);
   strand::cli::register_forward(app);
+  strand::cli::register_generate(app);
+  strand::cli::register_score(app);
+  strand::cli::register_preprocess(app);
+  strand::cli::register_train(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -11,6 +11,10 @@
 
 namespace strand {
 
+namespace infer {
+class KVCache;
+}
+
 // A packed batch for next-token prediction: labels[t] = tokens[t+1] inside each sequence, kIgnoreIndex at
 // each sequence's last token (no prediction crosses a boundary).
 struct LMBatch {
@@ -36,6 +40,15 @@ class CausalLM {
   virtual nn::ParameterList parameters() = 0;
   virtual int64_t vocab_size() const = 0;
   virtual DType dtype() const = 0;
+
+  // Incremental decoding of ONE sequence (infer/kv_cache.h): tokens [t] I32 continue the sequence whose
+  // first cache.length() tokens are cached -> logits [t, V] in the arena; appends the tokens to the cache.
+  // Equals the last t rows of forward() over the whole sequence. Models without a cached path throw.
+  virtual Tensor forward_cached(Arena& /*arena*/, const Tensor& /*tokens*/, infer::KVCache& /*cache*/) {
+    throw Error("this model has no incremental (cached) forward");
+  }
+  // The longest sequence the model's positions cover (max_position_embeddings); 0 when unbounded.
+  virtual int64_t max_positions() const { return 0; }
 };
 
 struct LossResult {

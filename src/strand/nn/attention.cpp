@@ -1,5 +1,6 @@
 #include "strand/nn/attention.h"
 
+#include "strand/ops/decode_attention.h"
 #include "strand/ops/elementwise.h"
 
 namespace strand::nn {
@@ -53,6 +54,32 @@ Tensor Attention::backward(Arena& arena, const Tensor& dy) {
   add_inplace(dx, k_proj_.backward(arena, dk.view({tokens, hkv * d})));
   add_inplace(dx, v_proj_.backward(arena, dv.view({tokens, hkv * d})));
   return dx;
+}
+
+Tensor Attention::forward_cached(Arena& arena, const Tensor& x, const Tensor& k_cache, const Tensor& v_cache,
+                                 int64_t past) {
+  const int64_t tokens = x.size(0);
+  const int64_t h = config_.heads, hkv = config_.kv_heads, d = config_.head_dim;
+  STRAND_CHECK(config_.causal, "attention: the cached forward is for causal attention only");
+  check_tensor(k_cache, "k_cache", x.dtype(), {-1, hkv, d});
+  check_tensor(v_cache, "v_cache", x.dtype(), k_cache.shape());
+  STRAND_CHECK(tokens > 0 && past >= 0 && past + tokens <= k_cache.size(0),
+               "attention: {} new tokens after {} cached do not fit a cache of {}", tokens, past,
+               k_cache.size(0));
+  const Tensor q = q_proj_.forward(arena, x).view({tokens, h, d});
+  Tensor k_new = k_cache.narrow(0, past, tokens), v_new = v_cache.narrow(0, past, tokens);
+  k_new.copy_from(k_proj_.forward(arena, x).view({tokens, hkv, d}));
+  v_new.copy_from(v_proj_.forward(arena, x).view({tokens, hkv, d}));
+  if (config_.rotary) {
+    Tensor positions = Tensor::from_arena(arena, {tokens}, DType::I32);
+    for (int64_t i = 0; i < tokens; ++i) positions.data<int32_t>()[i] = static_cast<int32_t>(past + i);
+    rope_forward(q, q, positions, inv_freq_);
+    rope_forward(k_new, k_new, positions, inv_freq_);
+  }
+  Tensor out = Tensor::from_arena(arena, {tokens, h, d}, x.dtype());
+  decode_attention_forward(out, Tensor(), q, k_cache.narrow(0, 0, past + tokens),
+                           v_cache.narrow(0, 0, past + tokens), {true, config_.softmax_scale});
+  return o_proj_.forward(arena, out.view({tokens, h * d}));
 }
 
 void Attention::collect(ParameterList& out) {

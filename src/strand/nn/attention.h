@@ -34,6 +34,14 @@ class Attention {
   Tensor backward(Arena& arena, const Tensor& dy);
   void collect(ParameterList& out);
 
+  // Incremental forward of ONE sequence (causal, inference only): x [t, hidden] holds the tokens at positions
+  // past .. past+t-1. k_cache, v_cache [max_len, Hkv, D] hold the rotated keys and the values of positions
+  // 0 .. past-1; this writes those of the new tokens into rows past .. past+t-1 and attends over rows
+  // 0 .. past+t-1. Returns [t, hidden] from the arena. Saves nothing for a backward (and replaces what the
+  // projections saved, so no backward may follow it before the next forward).
+  Tensor forward_cached(Arena& arena, const Tensor& x, const Tensor& k_cache, const Tensor& v_cache,
+                        int64_t past);
+
  private:
   AttentionConfig config_;
   Linear q_proj_, k_proj_, v_proj_, o_proj_;

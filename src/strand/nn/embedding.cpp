@@ -8,6 +8,7 @@ Embedding::Embedding(const std::string& prefix, int64_t vocab, int64_t width, in
                      DType dtype)
     : weight_(prefix + ".weight", {vocab, width}, dtype, true), padding_idx_(padding_idx) {
   STRAND_CHECK(padding_idx < vocab, "padding index {} outside the vocabulary of {}", padding_idx, vocab);
+  weight_.embedding = true;
 }
 
 Tensor Embedding::forward(Arena& arena, const Tensor& tokens) {

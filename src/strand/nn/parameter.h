@@ -14,7 +14,8 @@ struct Parameter {
       name;      // canonical name, the HF one where a HF model exists ("model.layers.0.mlp.up_proj.weight")
   Tensor value;  // master weights
   Tensor grad;   // same shape and dtype; backward passes accumulate into it
-  bool decay = true;  // weight decay applies (false for norm weights and biases)
+  bool decay = true;       // weight decay applies (false for norm weights and biases)
+  bool embedding = false;  // a token embedding table (recipes may exclude these from weight decay)
 
   // Allocates value and a zeroed grad.
   Parameter(std::string parameter_name, const Shape& shape, DType dtype, bool weight_decay);

@@ -1,12 +1,35 @@
-// One configuration system for every command: a schema of typed fields, each with a default and a description,
-// filled from a YAML recipe and then from command-line overrides, Hydra style:
-//   key.sub=value    set a field (the key must exist in the schema)
-//   +key.sub=value   set a field the recipe does not mention (it must still exist in the schema)
-//   ++key.sub=value  set it whether or not the recipe mentions it
-//   ~key.sub         reset a field to its default
+// One configuration system for every command: a schema of typed fields, each with a default and a
+// description, filled from a YAML recipe and then from command-line overrides, Hydra style:
+//   key.sub=value    set a field
+//   +key.sub=value   set a field the recipe does not mention
+//   ++key.sub=value  set a field whether or not the recipe mentions it
+//   ~key.sub         reset a field to its default (~section resets every field under it)
 //   lists as x=[a,b,c]
-// An unknown key, or a value of the wrong type, is an error that names the key (and the source: file and line, or
-// the override) and suggests the closest valid key.
+// Hydra requires a plain key=value to name a key the recipe holds; here every field of the schema always
+// exists (holding its default), so all three setting forms only require the key to be in the schema and
+// behave the same. The value is everything after the first '=' ("a.b=x=y" sets "x=y").
+//
+// An unknown key, or a value of the wrong type, is an error (strand::Error, one line) that names the source
+// (file and line, the override, or the JSON source) and the key, and suggests the closest valid key:
+//   configs/llama.yaml:12: unknown key 'optimizer.lrr' (did you mean 'optimizer.lr'?)
+//   override 'train.max_steps=abc': 'train.max_steps' must be an integer, got 'abc'
+//
+// Values, in YAML and in overrides alike:
+//   int     a decimal integer with optional sign ("3", "-1"); not "3.5", "1e6" or "abc"
+//   float   an integer or a decimal/scientific number ("2", "0.5", ".5", "1e-3", "5e-4"); no inf or nan
+//   bool    true or false (also True/TRUE/False/FALSE); not yes/no/on/off
+//   string  any scalar, as written ("123" stays "123"); YAML null ("~", "null", nothing) or an override's
+//           "null" gives the empty string
+//   list    a YAML sequence of scalars; in an override [a,b,c] (elements trimmed; quote one to keep a
+//           comma: ['a,b',c]), [] or an empty value for the empty list, a bare scalar for one element
+//   choice  a string that must be one of the listed choices
+// Numbers and booleans may be quoted in YAML ("1e-3") and still parse. In overrides one pair of matching
+// quotes around the value is removed. A YAML section may be left empty ("optimizer:" with nothing under it).
+// YAML keys may be nested mappings or dotted ("optimizer: {lr: 1e-3}" and "optimizer.lr: 1e-3" are the same
+// key); a key given twice in one document, in either spelling, is an error.
+//
+// Not thread-safe; a schema is built and filled on one thread. It stores pointers to the bound variables,
+// which must outlive it.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -27,29 +50,49 @@ class ConfigSchema {
   ConfigSchema& operator=(const ConfigSchema&) = delete;
 
   // Binds a field to a variable, which is set to the default now and to parsed values later.
-  // Keys are dotted paths ("optimizer.lr"); REQUIRES: each key once, and no key is a prefix section of another.
+  // Keys are dotted paths ("optimizer.lr") of segments made of letters, digits, '_' and '-'.
+  // REQUIRES: each key once, and no key is a section of another ("optimizer" and "optimizer.lr" cannot both
+  // be fields). Violations throw strand::Error.
   void add(const std::string& key, int64_t* target, int64_t default_value, const std::string& doc);
   void add(const std::string& key, double* target, double default_value, const std::string& doc);
   void add(const std::string& key, bool* target, bool default_value, const std::string& doc);
-  void add(const std::string& key, std::string* target, const std::string& default_value, const std::string& doc);
-  void add(const std::string& key, std::vector<std::string>* target, const std::vector<std::string>& default_value,
+  void add(const std::string& key, std::string* target, const std::string& default_value,
            const std::string& doc);
-  // A string restricted to `choices` (checked when set).
+  void add(const std::string& key, std::vector<std::string>* target,
+           const std::vector<std::string>& default_value, const std::string& doc);
+  // A string restricted to `choices` (checked when set). REQUIRES: `default_value` is one of `choices`.
   void add_choice(const std::string& key, std::string* target, const std::string& default_value,
                   const std::vector<std::string>& choices, const std::string& doc);
 
-  // Reads a YAML mapping (nested sections map to dotted keys). Errors name the file and line.
+  // Reads a YAML mapping (nested sections map to dotted keys). An empty document changes nothing. Errors name
+  // the file and line ("configs/x.yaml:3: 'optimizer' is a section, not a value"). Fields are set in document
+  // order, so on error the ones before the bad entry keep their new values.
   void load_yaml_file(const std::string& path);
   void load_yaml_string(const std::string& text, const std::string& source_name);
-  // Applies one command-line override ("a.b=1", "+a.b=1", "++a.b=1", "~a.b").
+  // Applies one command-line override ("a.b=1", "+a.b=1", "++a.b=1", "~a.b"). Errors start with
+  // "override '<text>': ".
   void apply_override(const std::string& override_text);
+  // Applies overrides in order (later ones win).
+  void apply_overrides(const std::vector<std::string>& overrides);
 
-  // Every field with its type, default and description, one per line, grouped by section.
+  // Every field with its type, default and description, one per line, grouped by section in the order the
+  // sections first appear in the schema, fields in the order they were added, columns aligned:
+  //   optimizer:
+  //     optimizer.lr    (float, default 0.0005)     peak learning rate
+  //     optimizer.name  (adamw|sgd, default adamw)  which optimizer
+  // Top-level fields (no section) come first, without a heading; a blank line separates groups. A type and
+  // default wider than 40 characters (a long list) is not padded to.
   std::string help() const;
-  // The current values as nested JSON (for checkpoints and logs); load_json() reads such an object back.
+  // The current values of the bound variables as nested JSON objects with typed values (ints as integers,
+  // floats as numbers, lists as arrays of strings), for checkpoints and logs.
   nlohmann::json to_json() const;
+  // Reads an object written by to_json() back (restoring a config from a checkpoint), as strictly as YAML:
+  // every key must be in the schema and every value of the field's JSON type (an int field takes a JSON
+  // integer, a float field any number, a list field an array of strings). Keys absent from `values` keep
+  // their current values. Errors start with "<source_name>: ".
   void load_json(const nlohmann::json& values, const std::string& source_name);
-  // True if the field was set by a file or override (not left at its default).
+  // True if the field was set by a file, override or load_json() since it was added or last reset with ~key
+  // (even to a value equal to its default). REQUIRES: `key` is a field of the schema (else strand::Error).
   bool is_set(const std::string& key) const;
 
  private:
@@ -57,8 +100,10 @@ class ConfigSchema {
   std::unique_ptr<Impl> impl_;
 };
 
-// Finds a recipe: an existing path, or NAME / NAME.yaml under the recipe directories (the repository's configs/
-// and $STRAND_CONFIG_PATH entries). Error lists the recipes available.
+// Finds a recipe: `name_or_path` if it names an existing file; otherwise, in each of `search_dirs` in order
+// (the repository's configs/ and $STRAND_CONFIG_PATH entries), DIR/NAME then DIR/NAME.yaml; the first
+// existing file wins. Directories that do not exist are skipped. The error lists the *.yaml stems found
+// directly in the search directories, sorted: "recipe 'x' not found (available: a, b, c)".
 std::string resolve_recipe(const std::string& name_or_path, const std::vector<std::string>& search_dirs);
 
 }  // namespace strand

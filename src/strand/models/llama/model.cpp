@@ -1,5 +1,6 @@
 #include "strand/models/llama/model.h"
 
+#include "strand/infer/kv_cache.h"
 #include "strand/ops/elementwise.h"
 
 #include <fmt/format.h>
@@ -50,6 +51,15 @@ Tensor LlamaBlock::backward(Arena& arena, const Tensor& dh2) {
   return dh;
 }
 
+Tensor LlamaBlock::forward_cached(Arena& arena, const Tensor& h, const Tensor& k_cache, const Tensor& v_cache,
+                                  int64_t past) {
+  Tensor h1 = attention_.forward_cached(arena, input_norm_.forward(arena, h), k_cache, v_cache, past);
+  add_inplace(h1, h);
+  Tensor h2 = mlp_.forward(arena, post_attention_norm_.forward(arena, h1));
+  add_inplace(h2, h1);
+  return h2;
+}
+
 void LlamaBlock::collect(nn::ParameterList& out) {
   input_norm_.collect(out);
   attention_.collect(out);
@@ -91,6 +101,23 @@ Tensor LlamaModel::forward(Arena& arena, const Tensor& tokens, const SeqLayout& 
   Tensor h = embed_.forward(arena, tokens);
   for (auto& layer : layers_) h = layer->forward(arena, h, layout);
   return lm_head_.forward(arena, final_norm_.forward(arena, h));
+}
+
+Tensor LlamaModel::forward_cached(Arena& arena, const Tensor& tokens, infer::KVCache& cache) {
+  check_tensor(tokens, "tokens", DType::I32, {-1});
+  const int64_t t = tokens.numel(), past = cache.length();
+  STRAND_CHECK(t > 0, "cached forward: no tokens");
+  STRAND_CHECK(t <= cache.remaining(), "cached forward: {} new tokens after {} do not fit a KV cache of {}",
+               t, past, cache.max_len());
+  Tensor h = embed_.forward(arena, tokens);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const infer::KVCache::Layer& kv =
+        cache.layer(static_cast<int64_t>(i), config_.num_kv_heads, config_.resolved_head_dim(), dtype_);
+    h = layers_[i]->forward_cached(arena, h, kv.k, kv.v, past);
+  }
+  Tensor logits = lm_head_.forward(arena, final_norm_.forward(arena, h));
+  cache.advance(t);
+  return logits;
 }
 
 void LlamaModel::backward(Arena& arena, const Tensor& dlogits) {

@@ -23,6 +23,10 @@ class LlamaBlock {
   Tensor forward(Arena& arena, const Tensor& h, const SeqLayout& layout);
   Tensor backward(Arena& arena, const Tensor& dh);
   void collect(nn::ParameterList& out);
+  // One sequence's tokens at positions past.. against this layer's cached keys/values [max_len, Hkv, D]
+  // (nn::Attention::forward_cached).
+  Tensor forward_cached(Arena& arena, const Tensor& h, const Tensor& k_cache, const Tensor& v_cache,
+                        int64_t past);
 
  private:
   nn::RMSNorm input_norm_;
@@ -47,6 +51,8 @@ class LlamaModel final : public CausalLM {
   nn::ParameterList parameters() override;
   int64_t vocab_size() const override { return config_.vocab_size; }
   DType dtype() const override { return dtype_; }
+  Tensor forward_cached(Arena& arena, const Tensor& tokens, infer::KVCache& cache) override;
+  int64_t max_positions() const override { return config_.max_position_embeddings; }
   const LlamaConfig& config() const { return config_; }
 
  private:

@@ -1,14 +1,10 @@
 // CPU reference of packed (THD) scaled dot-product attention with grouped-query heads (see attention.h).
 //
-// Every loop is over independent output rows, so the result is the same for any thread count:
-//   forward:  one (query token, query head) row at a time: scores, max-subtracted softmax, P v, lse.
-//   backward: Delta = rowsum(dout * out) per (token, head); then dq row by row over (query token, query
-//   head);
-//             then dk, dv row by row over (key token, kv head), each summing its group's query heads and the
-//             sequence's query tokens in a fixed order. P and dS are recomputed from lse in both passes
-//             instead of being stored or scattered, which costs a second score computation and buys
-//             race-free, deterministic accumulation.
-// Arithmetic is in T (the op's dtype), in sequential loops whose order does not depend on threading.
+// Work is split into (sequence, key-value head) tasks that own disjoint outputs (their tokens' q rows of the
+// group's heads, and their k/v rows), so threads never share an accumulator and the result is the same for
+// any thread count. Within a task, keys are transposed once so every inner loop runs over contiguous memory
+// and vectorises; rows are processed one query at a time, so memory stays O(sequence length) per thread. The
+// backward recomputes P from the saved lse. Arithmetic is in T (the op's dtype).
 #include "strand/ops/attention.h"
 
 #include "strand/ops/dispatch.h"
@@ -73,58 +69,83 @@ double softmax_scale(const char* op, const AttentionOptions& options, int64_t di
   return options.scale == 0.0 ? 1.0 / std::sqrt(static_cast<double>(dim)) : options.scale;
 }
 
-template <typename T>
-T dot(const T* a, const T* b, int64_t n) {
-  T s = 0;
-  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
 // Keys visible to query token i: [begin, i] when causal, else the whole sequence.
 struct KeyRange {
   const std::vector<int64_t>& begin;
   const std::vector<int64_t>& end;
   bool causal;
-  int64_t first(int64_t i) const { return begin[static_cast<size_t>(i)]; }
-  int64_t last(int64_t i) const { return causal ? i + 1 : end[static_cast<size_t>(i)]; }  // exclusive
-  // Queries that see key j: [j, end) when causal, else the whole sequence.
-  int64_t first_query(int64_t j) const { return causal ? j : begin[static_cast<size_t>(j)]; }
-  int64_t last_query(int64_t j) const { return end[static_cast<size_t>(j)]; }
 };
+
+// One (sequence, key-value head) pair: its tokens [t0, t1) and the query heads of its group. Tasks touch
+// disjoint outputs, and each runs its loops in a fixed order, so results do not depend on the thread count.
+struct Task {
+  int64_t t0, t1, g;
+};
+
+std::vector<Task> make_tasks(const std::vector<int64_t>& begin, const std::vector<int64_t>& end,
+                             int64_t kv_heads) {
+  std::vector<Task> tasks;
+  for (size_t t = 0; t < begin.size(); t = static_cast<size_t>(end[t]))
+    for (int64_t g = 0; g < kv_heads; ++g) tasks.push_back({begin[t], end[t], g});
+  return tasks;
+}
+
+// Rows of a [L, stride] slab gathered into a contiguous transposed [D, L] copy, so the inner loops over keys
+// run over contiguous memory and vectorise without reassociating sums.
+template <typename T>
+void gather_transposed(std::vector<T>& dst, const T* src, int64_t rows, int64_t stride, int64_t dim) {
+  dst.resize(static_cast<size_t>(rows * dim));
+  for (int64_t j = 0; j < rows; ++j)
+    for (int64_t c = 0; c < dim; ++c) dst[static_cast<size_t>(c * rows + j)] = src[j * stride + c];
+}
+
+// s[j] = scale * sum_c a[c] * bt[c, j] for j < n.
+template <typename T>
+void scores_row(T* s, const T* a, const T* bt, int64_t n, int64_t rows, int64_t dim, T scale) {
+  std::fill(s, s + n, T(0));
+  for (int64_t c = 0; c < dim; ++c) {
+    const T x = a[c];
+    const T* b = bt + c * rows;
+    for (int64_t j = 0; j < n; ++j) s[j] += x * b[j];
+  }
+  for (int64_t j = 0; j < n; ++j) s[j] *= scale;
+}
 
 template <typename T>
 void forward_kernel(T* out, T* lse, const T* q, const T* k, const T* v, const Dims& d, const KeyRange& keys,
                     T scale) {
   const int64_t H = d.heads, Hkv = d.kv_heads, D = d.dim, group = d.group();
-  const int64_t rows = d.tokens * H;
+  const std::vector<Task> tasks = make_tasks(keys.begin, keys.end, Hkv);
 #pragma omp parallel
   {
-    std::vector<T> p;  // [keys of the row's sequence]
-#pragma omp for schedule(dynamic, 16)
-    for (int64_t row = 0; row < rows; ++row) {
-      const int64_t i = row / H, h = row % H, g = h / group;
-      const int64_t j0 = keys.first(i), j1 = keys.last(i);
-      p.resize(static_cast<size_t>(j1 - j0));
-      const T* qi = q + row * D;  // [D]
-      T m = -INFINITY;
-      for (int64_t j = j0; j < j1; ++j) {
-        const T s = scale * dot(qi, k + (j * Hkv + g) * D, D);
-        p[static_cast<size_t>(j - j0)] = s;
-        m = std::max(m, s);
+    std::vector<T> kt, p;
+#pragma omp for schedule(dynamic, 1)
+    for (size_t n = 0; n < tasks.size(); ++n) {
+      const Task& task = tasks[n];
+      const int64_t L = task.t1 - task.t0;
+      gather_transposed(kt, k + (task.t0 * Hkv + task.g) * D, L, Hkv * D, D);
+      p.resize(static_cast<size_t>(L));
+      for (int64_t h = task.g * group; h < (task.g + 1) * group; ++h) {
+        for (int64_t i = 0; i < L; ++i) {
+          const int64_t row = (task.t0 + i) * H + h;
+          const int64_t visible = keys.causal ? i + 1 : L;
+          scores_row(p.data(), q + row * D, kt.data(), visible, L, D, scale);
+          const T m = *std::max_element(p.begin(), p.begin() + visible);
+          T l = 0;
+          for (int64_t j = 0; j < visible; ++j) {
+            p[static_cast<size_t>(j)] = std::exp(p[static_cast<size_t>(j)] - m);
+            l += p[static_cast<size_t>(j)];
+          }
+          T* o = out + row * D;  // [D]
+          std::fill(o, o + D, T(0));
+          for (int64_t j = 0; j < visible; ++j) {
+            const T pj = p[static_cast<size_t>(j)] / l;
+            const T* vj = v + ((task.t0 + j) * Hkv + task.g) * D;
+            for (int64_t c = 0; c < D; ++c) o[c] += pj * vj[c];
+          }
+          lse[row] = m + std::log(l);
+        }
       }
-      T l = 0;
-      for (T& x : p) {
-        x = std::exp(x - m);
-        l += x;
-      }
-      T* oi = out + row * D;  // [D]
-      std::fill(oi, oi + D, T(0));
-      for (int64_t j = j0; j < j1; ++j) {
-        const T pj = p[static_cast<size_t>(j - j0)] / l;
-        const T* vj = v + (j * Hkv + g) * D;
-        for (int64_t c = 0; c < D; ++c) oi[c] += pj * vj[c];
-      }
-      lse[row] = m + std::log(l);
     }
   }
 }
@@ -133,65 +154,63 @@ template <typename T>
 void backward_kernel(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* out,
                      const T* lse, const Dims& d, const KeyRange& keys, T scale) {
   const int64_t H = d.heads, Hkv = d.kv_heads, D = d.dim, group = d.group();
-
-  // delta [T, H] = rowsum(dout * out) = sum_j P_ij dP_ij, the softmax backward's correction term.
-  std::vector<T> delta(static_cast<size_t>(d.tokens * H));
-#pragma omp parallel for schedule(static)
-  for (int64_t row = 0; row < d.tokens * H; ++row)
-    delta[static_cast<size_t>(row)] = dot(dout + row * D, out + row * D, D);
-
-  // dS_ij = P_ij (dP_ij - delta_i), with P_ij = exp(S_ij - lse_i) and dP_ij = dout_i . v_j.
-  auto ds = [&](int64_t i, int64_t h, int64_t j, T* p_out) {
-    const int64_t row = i * H + h, kv = j * Hkv + h / group;
-    const T s = scale * dot(q + row * D, k + kv * D, D);
-    const T p = std::exp(s - lse[row]);
-    *p_out = p;
-    return p * (dot(dout + row * D, v + kv * D, D) - delta[static_cast<size_t>(row)]);
-  };
-
-  if (dq != nullptr) {
-    // dq_i = scale * sum_j dS_ij k_j.
-#pragma omp parallel for schedule(dynamic, 16)
-    for (int64_t row = 0; row < d.tokens * H; ++row) {
-      const int64_t i = row / H, h = row % H, g = h / group;
-      T* dqi = dq + row * D;  // [D]
-      std::fill(dqi, dqi + D, T(0));
-      for (int64_t j = keys.first(i); j < keys.last(i); ++j) {
-        T p;
-        const T dsij = ds(i, h, j, &p);
-        const T* kj = k + (j * Hkv + g) * D;
-        for (int64_t c = 0; c < D; ++c) dqi[c] += dsij * kj[c];
-      }
-      for (int64_t c = 0; c < D; ++c) dqi[c] *= scale;
-    }
-  }
-
-  if (dk != nullptr || dv != nullptr) {
-    // dk_j = scale * sum_{h in group} sum_i dS_ij q_i;  dv_j = sum_{h in group} sum_i P_ij dout_i.
+  const std::vector<Task> tasks = make_tasks(keys.begin, keys.end, Hkv);
+  // Per query row: P_ij = exp(S_ij - lse_i), dP_ij = dout_i . v_j, delta_i = dout_i . out_i (= sum_j P_ij
+  // dP_ij), dS_ij = P_ij (dP_ij - delta_i); then dq_i = scale sum_j dS_ij k_j, dk_j += scale dS_ij q_i, dv_j
+  // += P_ij dout_i.
 #pragma omp parallel
-    {
-      std::vector<T> dk_acc(static_cast<size_t>(D)), dv_acc(static_cast<size_t>(D));
-#pragma omp for schedule(dynamic, 16)
-      for (int64_t kv = 0; kv < d.tokens * Hkv; ++kv) {
-        const int64_t j = kv / Hkv, g = kv % Hkv;
-        std::fill(dk_acc.begin(), dk_acc.end(), T(0));
-        std::fill(dv_acc.begin(), dv_acc.end(), T(0));
-        for (int64_t h = g * group; h < (g + 1) * group; ++h) {
-          for (int64_t i = keys.first_query(j); i < keys.last_query(j); ++i) {
-            T p;
-            const T dsij = ds(i, h, j, &p);
-            const T* qi = q + (i * H + h) * D;
-            const T* doi = dout + (i * H + h) * D;
+  {
+    std::vector<T> kt, vt, p, dp, dk_acc, dv_acc;
+#pragma omp for schedule(dynamic, 1)
+    for (size_t n = 0; n < tasks.size(); ++n) {
+      const Task& task = tasks[n];
+      const int64_t L = task.t1 - task.t0;
+      gather_transposed(kt, k + (task.t0 * Hkv + task.g) * D, L, Hkv * D, D);
+      gather_transposed(vt, v + (task.t0 * Hkv + task.g) * D, L, Hkv * D, D);
+      p.resize(static_cast<size_t>(L));
+      dp.resize(static_cast<size_t>(L));
+      dk_acc.assign(static_cast<size_t>(L * D), T(0));
+      dv_acc.assign(static_cast<size_t>(L * D), T(0));
+      for (int64_t h = task.g * group; h < (task.g + 1) * group; ++h) {
+        for (int64_t i = 0; i < L; ++i) {
+          const int64_t row = (task.t0 + i) * H + h;
+          const int64_t visible = keys.causal ? i + 1 : L;
+          const T* qi = q + row * D;
+          const T* doi = dout + row * D;
+          scores_row(p.data(), qi, kt.data(), visible, L, D, scale);
+          scores_row(dp.data(), doi, vt.data(), visible, L, D, T(1));
+          T delta = 0;
+          for (int64_t c = 0; c < D; ++c) delta += doi[c] * out[row * D + c];
+          for (int64_t j = 0; j < visible; ++j) {
+            const T pj = std::exp(p[static_cast<size_t>(j)] - lse[row]);
+            p[static_cast<size_t>(j)] = pj;
+            dp[static_cast<size_t>(j)] = pj * (dp[static_cast<size_t>(j)] - delta);  // now dS
+          }
+          if (dq != nullptr) {
+            T* dqi = dq + row * D;
+            std::fill(dqi, dqi + D, T(0));
+            for (int64_t j = 0; j < visible; ++j) {
+              const T ds = dp[static_cast<size_t>(j)];
+              const T* kj = k + ((task.t0 + j) * Hkv + task.g) * D;
+              for (int64_t c = 0; c < D; ++c) dqi[c] += ds * kj[c];
+            }
+            for (int64_t c = 0; c < D; ++c) dqi[c] *= scale;
+          }
+          for (int64_t j = 0; j < visible; ++j) {
+            const T ds = scale * dp[static_cast<size_t>(j)], pj = p[static_cast<size_t>(j)];
+            T* dkj = dk_acc.data() + j * D;
+            T* dvj = dv_acc.data() + j * D;
             for (int64_t c = 0; c < D; ++c) {
-              dk_acc[static_cast<size_t>(c)] += dsij * qi[c];
-              dv_acc[static_cast<size_t>(c)] += p * doi[c];
+              dkj[c] += ds * qi[c];
+              dvj[c] += pj * doi[c];
             }
           }
         }
-        if (dk != nullptr)
-          for (int64_t c = 0; c < D; ++c) dk[kv * D + c] = scale * dk_acc[static_cast<size_t>(c)];
-        if (dv != nullptr)
-          for (int64_t c = 0; c < D; ++c) dv[kv * D + c] = dv_acc[static_cast<size_t>(c)];
+      }
+      for (int64_t j = 0; j < L; ++j) {
+        const int64_t kv = (task.t0 + j) * Hkv + task.g;
+        if (dk != nullptr) std::copy_n(dk_acc.data() + j * D, D, dk + kv * D);
+        if (dv != nullptr) std::copy_n(dv_acc.data() + j * D, D, dv + kv * D);
       }
     }
   }

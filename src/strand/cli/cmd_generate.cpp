@@ -1,0 +1,59 @@
+// strand generate: continue a prompt with a model (KV-cached sampling) and print prompt + continuation.
+#include "strand/cli/commands.h"
+#include "strand/infer/generate.h"
+#include "strand/io/hf_checkpoint.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+
+namespace strand::cli {
+namespace {
+
+struct GenerateCliOptions {
+  std::string model;
+  std::string prompt;
+  std::string tokenizer;  // empty: the model directory's tokenizer.json, else nucleotide
+  infer::GenerateOptions options;
+};
+
+void run_generate(const GenerateCliOptions& o) {
+  const data::Tokenizer tokenizer = infer::model_tokenizer(o.model, o.tokenizer);
+  auto model = io::load_hf_llama(o.model);
+  const infer::GenerateResult r = infer::generate(*model, tokenizer, o.prompt, o.options);
+  fmt::print("{}{}\n", o.prompt, r.text);
+  std::fflush(stdout);
+  if (r.prompt_unknown > 0)
+    fmt::print(stderr,
+               "strand generate: warning: {} prompt characters outside the vocabulary of tokenizer '{}' were "
+               "given to the model as UNK\n",
+               r.prompt_unknown, tokenizer.name());
+}
+
+}  // namespace
+
+void register_generate(CLI::App& app) {
+  auto opts = std::make_shared<GenerateCliOptions>();
+  infer::GenerateOptions& g = opts->options;
+  CLI::App* cmd =
+      app.add_subcommand("generate", "continue a prompt with a model; prints prompt + continuation");
+  cmd->add_option("--model", opts->model, "HF model directory")->required()->check(CLI::ExistingDirectory);
+  cmd->add_option("--prompt", opts->prompt, "text to continue (after BOS; no EOS is added)")->required();
+  cmd->add_option("--max-new-tokens", g.max_new_tokens, "tokens to generate at most (stops early at EOS)")
+      ->capture_default_str();
+  cmd->add_option("--temperature", g.sampling.temperature, "softmax temperature; 0 is greedy (argmax)")
+      ->capture_default_str();
+  cmd->add_option("--top-k", g.sampling.top_k, "sample among the k most likely tokens; 0 keeps all")
+      ->capture_default_str();
+  cmd->add_option("--top-p", g.sampling.top_p,
+                  "nucleus sampling: the most likely tokens up to this mass; 1 keeps all")
+      ->capture_default_str();
+  cmd->add_option("--seed", g.sampling.seed, "sampling seed (the same seed gives the same output)")
+      ->capture_default_str();
+  cmd->add_option("--tokenizer", opts->tokenizer,
+                  "nucleotide, char, or a tokenizer.json path (default: DIR/tokenizer.json if present, else "
+                  "nucleotide)");
+  cmd->callback([opts] { run_generate(*opts); });
+}
+
+}  // namespace strand::cli

@@ -1,0 +1,68 @@
+// strand train: a recipe (YAML, selected by --config-name or path) plus key=value overrides.
+#include "strand/cli/commands.h"
+#include "strand/train/trainer.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+
+namespace strand::cli {
+namespace {
+
+struct TrainOptions {
+  std::string config_name;
+  std::vector<std::string> overrides;
+  bool help_config = false;
+};
+
+// configs/ under the working directory, then $STRAND_CONFIG_PATH (colon-separated), then the source tree's.
+std::vector<std::string> recipe_dirs() {
+  std::vector<std::string> dirs{"configs"};
+  if (const char* env = std::getenv("STRAND_CONFIG_PATH")) {
+    std::string rest = env;
+    for (size_t pos; (pos = rest.find(':')) != std::string::npos; rest = rest.substr(pos + 1))
+      dirs.push_back(rest.substr(0, pos));
+    if (!rest.empty()) dirs.push_back(rest);
+  }
+  dirs.push_back(STRAND_SOURCE_DIR "/configs");
+  return dirs;
+}
+
+void run_train(const TrainOptions& o) {
+  TrainConfig config;
+  ConfigSchema schema;
+  config.bind(schema);
+  if (o.help_config) {
+    fmt::print("{}", schema.help());
+    return;
+  }
+  if (!o.config_name.empty()) schema.load_yaml_file(resolve_recipe(o.config_name, recipe_dirs()));
+  for (const std::string& ov : o.overrides) schema.apply_override(ov);
+  install_stop_handlers();
+  const TrainResult r = train(config, schema.to_json());
+  if (r.interrupted) return;
+  fmt::print("strand train: {} steps, final train loss {:.4f}", r.final_step, r.final_train_loss);
+  if (!std::isnan(r.final_val_loss))
+    fmt::print(", validation loss {:.4f} (unigram entropy of the validation targets {:.4f})",
+               r.final_val_loss, r.val_unigram_entropy);
+  fmt::print("\ncheckpoint: {}\n", r.checkpoint);
+  if (!r.export_dir.empty()) fmt::print("HF export: {}\n", r.export_dir);
+}
+
+}  // namespace
+
+void register_train(CLI::App& app) {
+  auto opts = std::make_shared<TrainOptions>();
+  CLI::App* cmd = app.add_subcommand("train", "train or fine-tune a model from a recipe");
+  cmd->add_option(
+      "--config-name,--config", opts->config_name,
+      "recipe: a name in configs/ (e.g. llama_demo) or a YAML path; without it, the built-in defaults");
+  cmd->add_option("overrides", opts->overrides, "key.sub=value overrides (+key=value, ++key=value, ~key)");
+  cmd->add_flag("--help-config", opts->help_config,
+                "list every config field with its default and description");
+  cmd->callback([opts] { run_train(*opts); });
+}
+
+}  // namespace strand::cli

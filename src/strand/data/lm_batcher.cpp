@@ -1,0 +1,203 @@
+#include "strand/data/lm_batcher.h"
+
+#include "strand/core/error.h"
+#include "strand/core/philox.h"
+
+#include <algorithm>
+#include <numeric>
+
+namespace strand::data {
+namespace {
+
+// What each token id is as a character (0 for specials), for the case and residue rules.
+std::vector<char> id_characters(const Tokenizer& tok) {
+  std::vector<char> chars(static_cast<size_t>(tok.vocab_size()), 0);
+  for (int32_t id = 0; id < tok.vocab_size(); ++id) {
+    if (tok.is_special(id)) continue;
+    const int32_t one[1] = {id};
+    const std::string s = tok.decode(one);
+    if (s.size() == 1) chars[static_cast<size_t>(id)] = s[0];
+  }
+  return chars;
+}
+
+bool is_acgt(char c) {
+  switch (c) {
+    case 'A':
+    case 'C':
+    case 'G':
+    case 'T':
+    case 'a':
+    case 'c':
+    case 'g':
+    case 't':
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Labels and weights of one example starting at `offset` of the batch arrays; `length` real tokens.
+void label_example(const int32_t* tokens, int64_t length, const LossMaskOptions& m, const Tokenizer& tok,
+                   const std::vector<char>& chars, const std::vector<int32_t>& upper_of, int32_t* labels,
+                   float* weights) {
+  bool in_tag = false;
+  std::vector<bool> tag(static_cast<size_t>(length), false);
+  if (m.mask_control_tags) {
+    for (int64_t t = 0; t < length; ++t) {
+      const bool bar = chars[static_cast<size_t>(tokens[t])] == '|';
+      if (bar) in_tag = !in_tag;
+      tag[static_cast<size_t>(t)] = bar || in_tag;
+    }
+  }
+  for (int64_t t = 0; t < length; ++t) {
+    weights[t] = 1.0f;
+    if (t + 1 >= length) {
+      labels[t] = kIgnoreIndex;
+      continue;
+    }
+    int32_t target = tokens[t + 1];
+    const char c = chars[static_cast<size_t>(target)];
+    bool masked = target == tok.pad() || (m.mask_eod && target == tok.eos());
+    if (m.mask_non_acgt && c != 0 && !is_acgt(c)) masked = true;
+    if (m.mask_control_tags && tag[static_cast<size_t>(t + 1)]) masked = true;
+    if (c >= 'a' && c <= 'z') {
+      weights[t] = static_cast<float>(m.lowercase_weight);
+      if (m.uppercase_labels && upper_of[static_cast<size_t>(target)] >= 0)
+        target = upper_of[static_cast<size_t>(target)];
+    }
+    labels[t] = masked ? kIgnoreIndex : target;
+  }
+}
+
+}  // namespace
+
+LMBatch make_lm_batch(const std::vector<std::vector<int32_t>>& examples, const BatchOptions& batch,
+                      const LossMaskOptions& masks, const Tokenizer& tokenizer) {
+  STRAND_CHECK(!examples.empty(), "a batch needs at least one example");
+  const std::vector<char> chars = id_characters(tokenizer);
+  std::vector<int32_t> upper_of(chars.size(), -1);
+  for (size_t id = 0; id < chars.size(); ++id) {
+    const char c = chars[id];
+    if (c < 'a' || c > 'z') continue;
+    for (size_t u = 0; u < chars.size(); ++u)
+      if (chars[u] == c - 'a' + 'A') upper_of[id] = static_cast<int32_t>(u);
+  }
+
+  std::vector<int64_t> lengths;
+  for (const auto& e : examples) {
+    STRAND_CHECK(!e.empty(), "empty example in a batch");
+    STRAND_CHECK(static_cast<int64_t>(e.size()) <= batch.max_length,
+                 "example of {} tokens exceeds max_length {}", e.size(), batch.max_length);
+    lengths.push_back(batch.mode == BatchMode::Padded ? batch.max_length : static_cast<int64_t>(e.size()));
+  }
+  const int64_t total = std::accumulate(lengths.begin(), lengths.end(), int64_t{0});
+  LMBatch b;
+  b.layout = SeqLayout::from_lengths(lengths);
+  b.tokens = Tensor::empty({total}, DType::I32);
+  b.labels = Tensor::empty({total}, DType::I32);
+  Tensor weights = Tensor::empty({total}, DType::F32);
+  int32_t* tok = b.tokens.data<int32_t>();
+  int32_t* lab = b.labels.data<int32_t>();
+  float* w = weights.data<float>();
+  int64_t offset = 0;
+  for (size_t i = 0; i < examples.size(); ++i) {
+    const auto& e = examples[i];
+    const auto real = static_cast<int64_t>(e.size());
+    std::copy(e.begin(), e.end(), tok + offset);
+    std::fill(tok + offset + real, tok + offset + lengths[i], tokenizer.pad());
+    label_example(tok + offset, real, masks, tokenizer, chars, upper_of, lab + offset, w + offset);
+    std::fill(lab + offset + real, lab + offset + lengths[i], kIgnoreIndex);
+    std::fill(w + offset + real, w + offset + lengths[i], 1.0f);
+    offset += lengths[i];
+  }
+  if (masks.lowercase_weight != 1.0) b.loss_weights = weights;
+  return b;
+}
+
+TrainLoader::TrainLoader(std::shared_ptr<const DocumentSource> docs, std::vector<Window> windows,
+                         WindowOptions window, BatchOptions batch, LossMaskOptions masks,
+                         const Tokenizer& tokenizer, uint64_t seed)
+    : docs_(std::move(docs)),
+      windows_(std::move(windows)),
+      window_(window),
+      batch_(batch),
+      masks_(masks),
+      tokenizer_(tokenizer),
+      seed_(seed) {
+  STRAND_CHECK(!windows_.empty(), "the training data holds no sequence");
+  STRAND_CHECK(batch_.mode == BatchMode::Padded || batch_.tokens >= window_.max_length,
+               "batch.tokens ({}) must be at least data.max_length ({}) so every window fits a batch",
+               batch_.tokens, window_.max_length);
+}
+
+void TrainLoader::shuffle_for(uint64_t epoch) {
+  if (order_epoch_ == epoch) return;
+  order_.resize(windows_.size());
+  std::iota(order_.begin(), order_.end(), uint64_t{0});
+  // Fisher-Yates with Philox draws: the order depends only on (seed, epoch).
+  for (uint64_t i = order_.size() - 1; i > 0; --i) {
+    const uint64_t r = (static_cast<uint64_t>(philox_bits(seed_, epoch, 2 * i)) << 32) |
+                       philox_bits(seed_, epoch, 2 * i + 1);
+    std::swap(order_[i], order_[r % (i + 1)]);
+  }
+  order_epoch_ = epoch;
+}
+
+void TrainLoader::restore(const LoaderPosition& position) {
+  STRAND_CHECK(position.index <= windows_.size(),
+               "loader position {} beyond the {} windows of an epoch (was the data changed?)", position.index,
+               windows_.size());
+  position_ = position;
+}
+
+LMBatch TrainLoader::next() {
+  std::vector<std::vector<int32_t>> examples;
+  int64_t used = 0;
+  for (;;) {
+    if (position_.index >= windows_.size()) {
+      ++position_.epoch;
+      position_.index = 0;
+    }
+    shuffle_for(position_.epoch);
+    const Window& w = windows_[order_[position_.index]];
+    const auto len = static_cast<int64_t>(w.length) + (window_.add_bos_eos ? 2 : 0);
+    const bool full = batch_.mode == BatchMode::Packed
+                          ? used + len > batch_.tokens
+                          : static_cast<int64_t>(examples.size()) >= batch_.sequences;
+    if (full && !examples.empty()) break;
+    examples.push_back(window_tokens(*docs_, w, window_));
+    used += len;
+    ++position_.index;
+  }
+  return make_lm_batch(examples, batch_, masks_, tokenizer_);
+}
+
+std::vector<LMBatch> evaluation_batches(const DocumentSource& docs, const std::vector<Window>& windows,
+                                        const WindowOptions& window, const BatchOptions& batch,
+                                        const LossMaskOptions& masks, const Tokenizer& tokenizer,
+                                        int64_t max_batches) {
+  std::vector<LMBatch> out;
+  std::vector<std::vector<int32_t>> examples;
+  int64_t used = 0;
+  for (const Window& w : windows) {
+    if (max_batches > 0 && static_cast<int64_t>(out.size()) >= max_batches) return out;
+    std::vector<int32_t> tokens = window_tokens(docs, w, window);
+    const auto len = static_cast<int64_t>(tokens.size());
+    const bool full = batch.mode == BatchMode::Packed
+                          ? used + len > batch.tokens
+                          : static_cast<int64_t>(examples.size()) >= batch.sequences;
+    if (full && !examples.empty()) {
+      out.push_back(make_lm_batch(examples, batch, masks, tokenizer));
+      examples.clear();
+      used = 0;
+    }
+    examples.push_back(std::move(tokens));
+    used += len;
+  }
+  if (!examples.empty() && (max_batches == 0 || static_cast<int64_t>(out.size()) < max_batches))
+    out.push_back(make_lm_batch(examples, batch, masks, tokenizer));
+  return out;
+}
+
+}  // namespace strand::data

@@ -1,0 +1,191 @@
+#include "strand/infer/generate.h"
+
+#include "strand/core/arena.h"
+#include "strand/core/philox.h"
+#include "strand/infer/kv_cache.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+#include <utility>
+
+namespace strand::infer {
+namespace {
+
+// A uniform double in (0, 1) with 53 random bits: Philox elements 2s (top 27 bits) and 2s+1 (top 26 bits).
+double uniform53(uint64_t seed, uint64_t step) {
+  const uint64_t hi = philox_bits(seed, 0, 2 * step) >> 5;
+  const uint64_t lo = philox_bits(seed, 0, 2 * step + 1) >> 6;
+  return (static_cast<double>((hi << 26) | lo) + 0.5) * 0x1p-53;
+}
+
+// The logits row as doubles, with banned ids at -inf. Every other logit must be finite.
+std::vector<double> masked_logits(const Tensor& logits, const std::vector<int32_t>& banned) {
+  STRAND_CHECK(logits.is_cpu() && logits.rank() == 1 && logits.is_contiguous() &&
+                   (logits.dtype() == DType::F32 || logits.dtype() == DType::F64),
+               "sampling: logits must be a contiguous F32/F64 host vector, got {}", logits.str());
+  const int64_t vocab = logits.numel();
+  std::vector<double> x(static_cast<size_t>(vocab));
+  for (int64_t i = 0; i < vocab; ++i) x[static_cast<size_t>(i)] = logits.item(i);
+  for (const int32_t id : banned)
+    if (id >= 0 && id < vocab) x[static_cast<size_t>(id)] = -INFINITY;
+  bool any = false;
+  for (int64_t i = 0; i < vocab; ++i) {
+    const double v = x[static_cast<size_t>(i)];
+    STRAND_CHECK(std::isfinite(v) || v == -INFINITY, "sampling: the logit of token {} is {}", i, v);
+    any = any || std::isfinite(v);
+  }
+  STRAND_CHECK(any, "sampling: every one of the {} tokens is banned", vocab);
+  return x;
+}
+
+}  // namespace
+
+void SamplingOptions::validate() const {
+  STRAND_CHECK(std::isfinite(temperature) && temperature >= 0.0,
+               "temperature must be finite and >= 0 (0 is greedy), got {}", temperature);
+  STRAND_CHECK(top_k >= 0, "top_k must be >= 0 (0 keeps every token), got {}", top_k);
+  STRAND_CHECK(top_p > 0.0 && top_p <= 1.0, "top_p must be in (0, 1] (1 keeps every token), got {}", top_p);
+}
+
+Sampler::Sampler(const SamplingOptions& options, std::vector<int32_t> banned)
+    : options_(options), banned_(std::move(banned)) {
+  options_.validate();
+}
+
+int32_t Sampler::sample(const Tensor& logits, uint64_t step) const {
+  const std::vector<double> x = masked_logits(logits, banned_);
+  // Most likely first; equal logits by increasing id, so greedy, top_k = 1 and a tiny top_p agree.
+  const auto before = [&x](int32_t a, int32_t b) {
+    const double xa = x[static_cast<size_t>(a)], xb = x[static_cast<size_t>(b)];
+    return xa > xb || (xa == xb && a < b);
+  };
+  if (options_.temperature == 0.0) {
+    int32_t best = 0;
+    for (int32_t i = 1; i < static_cast<int32_t>(x.size()); ++i)
+      if (before(i, best)) best = i;
+    return best;
+  }
+
+  std::vector<int32_t> order;  // candidates: every id that is not banned
+  order.reserve(x.size());
+  for (int32_t i = 0; i < static_cast<int32_t>(x.size()); ++i)
+    if (std::isfinite(x[static_cast<size_t>(i)])) order.push_back(i);
+  size_t kept = order.size();
+  if (options_.top_k > 0 && static_cast<size_t>(options_.top_k) < kept) {
+    kept = static_cast<size_t>(options_.top_k);
+    std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(kept), order.end(), before);
+  } else {
+    std::sort(order.begin(), order.end(), before);
+  }
+
+  // Unnormalised probabilities exp((x - max) / temperature) of the kept tokens, most likely first.
+  const double top = x[static_cast<size_t>(order[0])];
+  std::vector<double> e(kept);
+  for (size_t i = 0; i < kept; ++i)
+    e[i] = std::exp((x[static_cast<size_t>(order[i])] - top) / options_.temperature);
+  if (options_.top_p < 1.0) {
+    const double z = std::accumulate(e.begin(), e.end(), 0.0);
+    double cumulative = 0;
+    for (size_t i = 0; i < kept; ++i) {
+      cumulative += e[i] / z;
+      if (cumulative >= options_.top_p) {
+        kept = i + 1;
+        break;
+      }
+    }
+  }
+
+  double total = 0;
+  for (size_t i = 0; i < kept; ++i) total += e[i];
+  const double target = uniform53(options_.seed, step) * total;
+  double cumulative = 0;
+  for (size_t i = 0; i < kept; ++i) {
+    cumulative += e[i];
+    if (target < cumulative) return order[i];
+  }
+  return order[kept - 1];  // target within rounding of the total
+}
+
+GenerateResult generate_tokens(CausalLM& model, std::span<const int32_t> prompt, int32_t eos,
+                               const std::vector<int32_t>& banned, const GenerateOptions& options) {
+  STRAND_CHECK(options.max_new_tokens >= 0, "max_new_tokens must be >= 0, got {}", options.max_new_tokens);
+  STRAND_CHECK(!prompt.empty(), "generation needs at least one prompt token");
+  const Sampler sampler(options.sampling, banned);
+  const int64_t vocab = model.vocab_size();
+  for (size_t i = 0; i < prompt.size(); ++i)
+    STRAND_CHECK(prompt[i] >= 0 && prompt[i] < vocab, "prompt token {} is {}, outside the vocabulary [0, {})",
+                 i, prompt[i], vocab);
+  const int64_t prompt_len = static_cast<int64_t>(prompt.size());
+  const int64_t total = prompt_len + options.max_new_tokens;
+  const int64_t limit = model.max_positions();
+  STRAND_CHECK(
+      limit <= 0 || total <= limit,
+      "the prompt ({} tokens) plus max_new_tokens ({}) makes {} tokens, more than the model's {} positions "
+      "(max_position_embeddings)",
+      prompt_len, options.max_new_tokens, total, limit);
+
+  GenerateResult r;
+  r.prompt_tokens.assign(prompt.begin(), prompt.end());
+  if (options.max_new_tokens == 0) return r;
+
+  Arena arena;
+  KVCache cache(total);
+  Tensor tokens = Tensor::empty({prompt_len}, DType::I32);
+  std::copy(prompt.begin(), prompt.end(), tokens.data<int32_t>());
+  Tensor logits = model.forward_cached(arena, tokens, cache);  // prefill: [prompt_len, V]
+  Tensor next = Tensor::empty({1}, DType::I32);
+  for (int64_t step = 0;; ++step) {
+    const Tensor last = logits.narrow(0, logits.size(0) - 1, 1).view({vocab});
+    const int32_t id = sampler.sample(last, static_cast<uint64_t>(step));
+    r.new_tokens.push_back(id);
+    if (id == eos) {
+      r.stopped_at_eos = true;
+      break;
+    }
+    if (step + 1 == options.max_new_tokens) break;
+    arena.reset();
+    next.data<int32_t>()[0] = id;
+    logits = model.forward_cached(arena, next, cache);  // decode: [1, V]
+  }
+  return r;
+}
+
+std::vector<int32_t> banned_tokens(const data::Tokenizer& tokenizer, int64_t model_vocab) {
+  std::vector<int32_t> banned;
+  for (int64_t i = 0; i < model_vocab; ++i) {
+    const int32_t id = static_cast<int32_t>(i);
+    if (id == tokenizer.eos()) continue;
+    if (i >= tokenizer.vocab_size() || tokenizer.decode(std::span<const int32_t>(&id, 1)).empty())
+      banned.push_back(id);
+  }
+  return banned;
+}
+
+data::Tokenizer model_tokenizer(const std::string& model_dir, const std::string& name) {
+  if (!name.empty()) return data::Tokenizer::by_name(name);
+  const std::filesystem::path file = std::filesystem::path(model_dir) / "tokenizer.json";
+  return std::filesystem::exists(file) ? data::Tokenizer::from_hf_json(file.string())
+                                       : data::Tokenizer::nucleotide();
+}
+
+GenerateResult generate(CausalLM& model, const data::Tokenizer& tokenizer, std::string_view prompt,
+                        const GenerateOptions& options) {
+  STRAND_CHECK(tokenizer.vocab_size() <= model.vocab_size(),
+               "tokenizer {} has {} ids, more than the model's vocabulary of {}", tokenizer.name(),
+               tokenizer.vocab_size(), model.vocab_size());
+  std::vector<int32_t> tokens;
+  if (tokenizer.bos() >= 0) tokens.push_back(tokenizer.bos());
+  const uint64_t unknown = tokenizer.encode(prompt, tokens);
+  STRAND_CHECK(!tokens.empty(), "the prompt is empty and tokenizer {} has no BOS token to start from",
+               tokenizer.name());
+  GenerateResult r =
+      generate_tokens(model, tokens, tokenizer.eos(), banned_tokens(tokenizer, model.vocab_size()), options);
+  r.prompt_unknown = unknown;
+  r.prompt_text = tokenizer.decode(r.prompt_tokens);
+  r.text = tokenizer.decode(r.new_tokens);
+  return r;
+}
+
+}  // namespace strand::infer

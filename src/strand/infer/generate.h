@@ -1,0 +1,80 @@
+// Autoregressive generation from a causal LM with a KV cache: one prefill forward over the prompt, then one
+// cached forward per new token.
+//
+// Sampling, per step (transformers' order): logits of banned tokens -> -inf; temperature 0 picks the argmax
+// (the lowest id among equal maxima); otherwise logits / temperature, keep the top_k largest (ties broken by
+// the lower id), softmax over what is kept, keep the smallest prefix (most likely first) whose probability
+// reaches top_p, renormalise and draw. Draw s of a generation uses Philox stream 0 of `seed`, elements
+// 2s and 2s+1 combined into one 53-bit uniform, so a seed fixes the output on every machine and thread count.
+#pragma once
+
+#include "strand/core/tensor.h"
+#include "strand/data/tokenizer.h"
+#include "strand/models/causal_lm.h"
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace strand::infer {
+
+struct SamplingOptions {
+  double temperature = 1.0;  // >= 0; 0 is greedy (argmax), and top_k / top_p then do not matter
+  int64_t top_k = 0;         // keep the k most likely tokens; 0 keeps all
+  double top_p = 1.0;        // in (0, 1]: nucleus sampling; 1 keeps all
+  uint64_t seed = 0;
+  // Checks the ranges above, naming the offending field.
+  void validate() const;
+};
+
+// Picks next tokens from logits rows. Stateless apart from the options and the banned set.
+class Sampler {
+ public:
+  // banned: ids never picked (every id of the row may not be banned). REQUIRES: options valid.
+  Sampler(const SamplingOptions& options, std::vector<int32_t> banned);
+  // logits [V] (F32 or F64, host); `step` selects the random draw (0, 1, ... within one generation).
+  int32_t sample(const Tensor& logits, uint64_t step) const;
+
+ private:
+  SamplingOptions options_;
+  std::vector<int32_t> banned_;
+};
+
+struct GenerateOptions {
+  int64_t max_new_tokens = 100;  // >= 0
+  SamplingOptions sampling;
+};
+
+struct GenerateResult {
+  std::vector<int32_t>
+      prompt_tokens;                // what conditioned the model: BOS (when the tokenizer has one) + prompt
+  std::vector<int32_t> new_tokens;  // sampled, in order; ends with EOS when generation stopped there
+  bool stopped_at_eos = false;
+  uint64_t prompt_unknown = 0;  // prompt characters outside the tokenizer's vocabulary (encoded as UNK)
+  std::string prompt_text;      // prompt_tokens decoded (the prompt as the tokenizer sees it)
+  std::string text;             // new_tokens decoded (EOS and other special tokens skipped)
+};
+
+// Generates from token ids: the model conditions on `prompt` (non-empty), then up to max_new_tokens are
+// sampled, stopping after `eos` (< 0: never). The cache holds prompt + max_new_tokens tokens; that must not
+// exceed model.max_positions() (when bounded). Fills the token fields of the result, not the text.
+GenerateResult generate_tokens(CausalLM& model, std::span<const int32_t> prompt, int32_t eos,
+                               const std::vector<int32_t>& banned, const GenerateOptions& options);
+
+// The ids a generation with `tokenizer` never samples: those outside the tokenizer's vocabulary (up to
+// model_vocab), and those that decode to no text other than EOS (BOS, PAD, UNK, other special tokens, unused
+// ids).
+std::vector<int32_t> banned_tokens(const data::Tokenizer& tokenizer, int64_t model_vocab);
+
+// The tokenizer for a model directory: `name` when not empty (Tokenizer::by_name: "nucleotide", "char" or a
+// tokenizer.json path), else DIR/tokenizer.json when present, else the nucleotide tokenizer.
+data::Tokenizer model_tokenizer(const std::string& model_dir, const std::string& name);
+
+// Text in, text out: tokens = BOS + tokenizer(prompt) (no EOS), then generate_tokens with the tokenizer's EOS
+// and banned_tokens(). The tokenizer's vocabulary must fit the model's.
+GenerateResult generate(CausalLM& model, const data::Tokenizer& tokenizer, std::string_view prompt,
+                        const GenerateOptions& options);
+
+}  // namespace strand::infer

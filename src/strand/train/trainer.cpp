@@ -1,0 +1,403 @@
+#include "strand/train/trainer.h"
+
+#include "strand/core/philox.h"
+#include "strand/data/document_sources.h"
+#include "strand/data/lm_batcher.h"
+#include "strand/io/checkpoint_dir.h"
+#include "strand/io/hf_checkpoint.h"
+#include "strand/ops/adamw.h"
+#include "strand/train/checkpoint.h"
+#include "strand/train/metrics.h"
+
+#include <fmt/format.h>
+#include <omp.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <filesystem>
+#include <map>
+
+namespace strand {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::atomic<int> g_stop_signal{0};
+
+extern "C" void on_stop_signal(int sig) {
+  g_stop_signal.store(sig);
+}
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// AdamW moments for every parameter, addressed by the parameter's canonical name in checkpoints.
+struct OptimizerState {
+  std::vector<Tensor> exp_avg, exp_avg_sq;
+  explicit OptimizerState(const nn::ParameterList& params) {
+    for (const nn::Parameter* p : params) {
+      exp_avg.push_back(Tensor::zeros(p->value.shape(), p->value.dtype()));
+      exp_avg_sq.push_back(Tensor::zeros(p->value.shape(), p->value.dtype()));
+    }
+  }
+};
+
+data::WindowOptions window_options(const TrainConfig& c, const data::Tokenizer& tok) {
+  data::WindowOptions w;
+  w.max_length = c.data.max_length;
+  w.overlap = c.data.overlap;
+  w.add_bos_eos = c.data.add_bos_eos;
+  STRAND_CHECK(!w.add_bos_eos || tok.bos() >= 0,
+               "data.add_bos_eos needs a tokenizer with a BOS token ('{}' has none)", tok.name());
+  w.bos = tok.bos();
+  w.eos = tok.eos();
+  return w;
+}
+
+data::BatchOptions batch_options(const TrainConfig& c) {
+  data::BatchOptions b;
+  b.mode = c.batch.mode == "padded" ? data::BatchMode::Padded : data::BatchMode::Packed;
+  b.tokens = c.batch.tokens;
+  b.sequences = c.batch.sequences;
+  b.max_length = c.data.max_length;
+  return b;
+}
+
+data::LossMaskOptions mask_options(const TrainConfig& c) {
+  data::LossMaskOptions m;
+  m.mask_eod = c.loss.mask_eod;
+  m.lowercase_weight = c.loss.lowercase_weight;
+  m.mask_non_acgt = c.loss.mask_non_acgt;
+  m.mask_control_tags = c.loss.mask_control_tags;
+  m.uppercase_labels = c.loss.uppercase_labels;
+  return m;
+}
+
+// Fine-tuning start: weights from a HF directory (config.json present) or a strand checkpoint step directory.
+void load_initial_weights(LlamaModel& model, const std::string& from) {
+  if (fs::exists(fs::path(from) / "config.json")) {
+    const auto source = io::load_hf_llama(from);
+    const nn::ParameterList src = source->parameters(), dst = model.parameters();
+    STRAND_CHECK(src.size() == dst.size(), "{}: the model there differs from the configured one", from);
+    for (size_t i = 0; i < src.size(); ++i) {
+      STRAND_CHECK(src[i]->name == dst[i]->name && src[i]->value.shape() == dst[i]->value.shape(),
+                   "{}: parameter {} {} differs from the configured {} {}", from, src[i]->name,
+                   src[i]->value.shape().str(), dst[i]->name, dst[i]->value.shape().str());
+      dst[i]->value.copy_from(src[i]->value);
+    }
+  } else {
+    verify_checkpoint(from);
+    io::load_parameters(model.parameters(),
+                        io::TensorStore::open((fs::path(from) / "model.safetensors").string()),
+                        [](const std::string&) { return false; });
+  }
+  fmt::print("model: weights loaded from {}\n", from);
+}
+
+double global_grad_norm(const nn::ParameterList& params) {
+  double ss = 0;
+  for (const nn::Parameter* p : params) {
+    const float* g = p->grad.data<float>();
+    for (int64_t i = 0; i < p->grad.numel(); ++i) ss += static_cast<double>(g[i]) * g[i];
+  }
+  return std::sqrt(ss);
+}
+
+void scale_grads(const nn::ParameterList& params, double factor) {
+  for (const nn::Parameter* p : params) {
+    float* g = p->grad.data<float>();
+    const auto f = static_cast<float>(factor);
+    for (int64_t i = 0; i < p->grad.numel(); ++i) g[i] *= f;
+  }
+}
+
+struct EvalResult {
+  double loss = NAN;
+  int64_t tokens = 0;
+};
+
+EvalResult evaluate(LlamaModel& model, Arena& arena, const std::vector<LMBatch>& batches) {
+  LossSums total;
+  for (const LMBatch& b : batches) {
+    arena.reset();
+    const LossSums s = lm_loss(model, arena, b).sums;
+    total.loss_sum += s.loss_sum;
+    total.weight_sum += s.weight_sum;
+    total.tokens += s.tokens;
+  }
+  EvalResult r;
+  if (total.weight_sum > 0) r.loss = total.loss_sum / total.weight_sum;
+  r.tokens = total.tokens;
+  return r;
+}
+
+// Entropy (nats) of the counted targets' empirical distribution: the loss of the best context-free predictor.
+double unigram_entropy(const std::vector<LMBatch>& batches) {
+  std::map<int32_t, double> counts;
+  double total = 0;
+  for (const LMBatch& b : batches) {
+    const int32_t* l = b.labels.data<int32_t>();
+    for (int64_t t = 0; t < b.labels.numel(); ++t) {
+      if (l[t] == kIgnoreIndex) continue;
+      const double w = b.loss_weights.defined() ? b.loss_weights.data<float>()[t] : 1.0;
+      counts[l[t]] += w;
+      total += w;
+    }
+  }
+  double h = 0;
+  for (const auto& [id, n] : counts) h -= n / total * std::log(n / total);
+  return total > 0 ? h : NAN;
+}
+
+}  // namespace
+
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+}
+
+TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
+  if (c.train.threads > 0) omp_set_num_threads(static_cast<int>(c.train.threads));
+  STRAND_CHECK(c.train.max_steps > 0, "train.max_steps must be positive, got {}", c.train.max_steps);
+  STRAND_CHECK(c.batch.grad_accum > 0, "batch.grad_accum must be positive, got {}", c.batch.grad_accum);
+  const ScheduleOptions schedule = c.schedule_options();
+  validate_schedule(schedule);
+
+  const data::Tokenizer tokenizer = data::Tokenizer::by_name(c.data.tokenizer);
+  const LlamaConfig model_config = c.llama_config();
+  STRAND_CHECK(tokenizer.vocab_size() <= model_config.vocab_size,
+               "the {} tokenizer has {} ids but model.vocab_size is {}", tokenizer.name(),
+               tokenizer.vocab_size(), model_config.vocab_size);
+  STRAND_CHECK(c.data.max_length <= model_config.max_position_embeddings,
+               "data.max_length ({}) exceeds model.max_position_embeddings ({})", c.data.max_length,
+               model_config.max_position_embeddings);
+
+  // Data.
+  data::SourceOptions so{c.data.format, c.data.jsonl_field, c.data.skip_malformed};
+  const auto train_docs = c.data.mock ? data::mock_documents(c.data.mock_documents, c.data.mock_length,
+                                                             static_cast<uint64_t>(c.data.seed), tokenizer)
+                                      : data::load_documents(c.data.train, so, tokenizer);
+  const data::WindowOptions window = window_options(c, tokenizer);
+  std::vector<data::Window> train_windows = data::make_windows(*train_docs, window), val_windows;
+  std::shared_ptr<data::DocumentSource> val_docs;
+  if (!c.data.val.empty() && !c.data.mock) {
+    val_docs = data::load_documents(c.data.val, so, tokenizer);
+    val_windows = data::make_windows(*val_docs, window);
+  } else if (c.data.val_fraction > 0) {
+    // Every window drawn below the fraction goes to validation (overlapping neighbours may share sequence).
+    val_docs = train_docs;
+    std::vector<data::Window> kept;
+    for (uint64_t i = 0; i < train_windows.size(); ++i)
+      (philox_uniform(static_cast<uint64_t>(c.data.seed), 1u << 20, i) < c.data.val_fraction ? val_windows
+                                                                                             : kept)
+          .push_back(train_windows[i]);
+    train_windows = std::move(kept);
+  }
+  const data::BatchOptions batch = batch_options(c);
+  const data::LossMaskOptions masks = mask_options(c);
+  data::TrainLoader loader(train_docs, std::move(train_windows), window, batch, masks, tokenizer,
+                           static_cast<uint64_t>(c.data.seed));
+  const std::vector<LMBatch> val_batches =
+      val_docs ? data::evaluation_batches(*val_docs, val_windows, window, batch, masks, tokenizer,
+                                          c.train.eval_batches)
+               : std::vector<LMBatch>{};
+  fmt::print("data: {} training windows of up to {} tokens per epoch, {} validation batches\n",
+             loader.windows_per_epoch(), c.data.max_length, val_batches.size());
+
+  // Model and optimizer.
+  LlamaModel model(model_config);
+  model.init(static_cast<uint64_t>(c.train.seed));
+  if (!c.model.init_from.empty()) load_initial_weights(model, c.model.init_from);
+  const nn::ParameterList params = model.parameters();
+  OptimizerState opt(params);
+  int64_t parameter_count = 0;
+  for (const nn::Parameter* p : params) parameter_count += p->value.numel();
+  fmt::print("model: llama, {} parameters, {} layers, hidden {}\n", parameter_count, model_config.num_layers,
+             model_config.hidden_size);
+
+  // Resume.
+  CheckpointManager checkpoints(c.checkpoint_dir(), c.checkpoint.keep_last);
+  int64_t step = 0;
+  double consumed_tokens = 0;
+  TrainResult result;
+  if (c.checkpoint.resume) {
+    if (const auto dir = checkpoints.newest_complete()) {
+      const CheckpointContents ck = load_checkpoint(*dir);
+      std::map<std::string, Tensor> by_name;
+      for (const auto& t : ck.model) by_name[t.name] = t.tensor;
+      for (const auto& t : ck.optimizer) by_name[t.name] = t.tensor;
+      for (size_t i = 0; i < params.size(); ++i) {
+        const std::string& n = params[i]->name;
+        for (const auto& [key, dst] : {std::pair{n, params[i]->value},
+                                       {n + ".exp_avg", opt.exp_avg[i]},
+                                       {n + ".exp_avg_sq", opt.exp_avg_sq[i]}}) {
+          const auto it = by_name.find(key);
+          STRAND_CHECK(it != by_name.end(), "{}: checkpoint lacks tensor '{}'", *dir, key);
+          STRAND_CHECK(it->second.shape() == dst.shape(), "{}: tensor '{}' has shape {}, expected {}", *dir,
+                       key, it->second.shape().str(), dst.shape().str());
+          Tensor(dst).copy_from(it->second);
+        }
+      }
+      const nlohmann::json& st = ck.trainer_state;
+      step = st.at("step").get<int64_t>();
+      consumed_tokens = st.at("consumed_tokens").get<double>();
+      loader.restore(
+          {st.at("loader").at("epoch").get<uint64_t>(), st.at("loader").at("index").get<uint64_t>()});
+      result.checkpoint = *dir;
+      fmt::print("resume: step {} from {}\n", step, *dir);
+    } else {
+      fmt::print("resume: no complete checkpoint in {}; starting from scratch\n", c.checkpoint_dir());
+    }
+  }
+
+  auto save = [&](int64_t at_step) {
+    CheckpointContents ck;
+    for (size_t i = 0; i < params.size(); ++i) {
+      ck.model.push_back({params[i]->name, params[i]->value});
+      ck.optimizer.push_back({params[i]->name + ".exp_avg", opt.exp_avg[i]});
+      ck.optimizer.push_back({params[i]->name + ".exp_avg_sq", opt.exp_avg_sq[i]});
+    }
+    const data::LoaderPosition pos = loader.position();
+    ck.trainer_state = {{"step", at_step},
+                        {"consumed_tokens", consumed_tokens},
+                        {"loader", {{"epoch", pos.epoch}, {"index", pos.index}}},
+                        {"data_seed", c.data.seed},
+                        {"strand_version", STRAND_VERSION},
+                        {"config", resolved_config}};
+    result.checkpoint = checkpoints.save(at_step, ck);
+  };
+
+  // Metrics.
+  fs::create_directories(c.run.dir);
+  MetricLogger logger;
+  logger.add(make_console_sink(c.train.max_steps, isatty(STDOUT_FILENO) != 0));
+  if (c.run.jsonl) logger.add(make_jsonl_sink((fs::path(c.run.dir) / "metrics.jsonl").string()));
+  if (c.run.tensorboard) logger.add(make_tensorboard_sink((fs::path(c.run.dir) / "tensorboard").string()));
+
+  Arena arena;
+  AdamWOptions adamw;
+  adamw.beta1 = c.optimizer.beta1;
+  adamw.beta2 = c.optimizer.beta2;
+  adamw.eps = c.optimizer.eps;
+  double window_loss = 0, window_weight = 0, window_tokens = 0, window_time = 0;
+  int64_t window_steps = 0;
+  result.final_val_loss = NAN;
+  result.val_unigram_entropy = unigram_entropy(val_batches);
+
+  auto run_eval = [&](int64_t at_step) {
+    if (val_batches.empty()) return;
+    const EvalResult e = evaluate(model, arena, val_batches);
+    result.final_val_loss = e.loss;
+    logger.write({at_step,
+                  now_seconds(),
+                  {{"val/loss", e.loss},
+                   {"val/ppl", std::exp(e.loss)},
+                   {"val/bits_per_base", e.loss / std::log(2.0)},
+                   {"val/unigram_entropy", result.val_unigram_entropy}}});
+  };
+
+  const int64_t last_step =
+      c.train.stop_at_step > 0 ? std::min(c.train.stop_at_step, c.train.max_steps) : c.train.max_steps;
+  while (step < last_step) {
+    if (g_stop_signal.load() != 0) break;
+    const auto t0 = std::chrono::steady_clock::now();
+    ++step;
+    // The step's micro-batches come first: the loss is normalised by their joint weight sum.
+    std::vector<LMBatch> micro;
+    double weight_sum = 0;
+    for (int64_t m = 0; m < c.batch.grad_accum; ++m) {
+      micro.push_back(loader.next());
+      const LMBatch& b = micro.back();
+      const int32_t* l = b.labels.data<int32_t>();
+      for (int64_t t = 0; t < b.labels.numel(); ++t)
+        if (l[t] != kIgnoreIndex)
+          weight_sum += b.loss_weights.defined() ? b.loss_weights.data<float>()[t] : 1.0;
+    }
+    nn::zero_grads(params);
+    double loss_sum = 0, step_tokens = 0;
+    for (const LMBatch& b : micro) {
+      arena.reset();
+      if (weight_sum > 0) loss_sum += lm_loss(model, arena, b, weight_sum).sums.loss_sum;
+      step_tokens += static_cast<double>(b.tokens.numel());
+    }
+    const double loss = weight_sum > 0 ? loss_sum / weight_sum : NAN;
+    STRAND_CHECK(std::isfinite(loss) || weight_sum == 0,
+                 "loss is {} at step {}: training diverged (lower optimizer.lr, or check the data); the last "
+                 "checkpoint is {}",
+                 loss, step, result.checkpoint.empty() ? "none" : result.checkpoint);
+    const double grad_norm = global_grad_norm(params);
+    if (c.optimizer.clip_grad > 0 && grad_norm > c.optimizer.clip_grad)
+      scale_grads(params, c.optimizer.clip_grad / grad_norm);
+    adamw.lr = learning_rate(schedule, step);
+    for (size_t i = 0; i < params.size(); ++i) {
+      const nn::Parameter& p = *params[i];
+      adamw.weight_decay =
+          p.decay && (c.optimizer.decay_embeddings || !p.embedding) ? c.optimizer.weight_decay : 0.0;
+      adamw_step(p.value, p.grad, opt.exp_avg[i], opt.exp_avg_sq[i], adamw, step);
+    }
+    consumed_tokens += step_tokens;
+    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    window_loss += loss_sum;
+    window_weight += weight_sum;
+    window_tokens += step_tokens;
+    window_time += dt;
+    ++window_steps;
+    result.final_train_loss = loss;
+
+    if (step % c.train.log_every == 0 || step == c.train.max_steps) {
+      logger.write({step,
+                    now_seconds(),
+                    {{"train/loss", window_weight > 0 ? window_loss / window_weight : NAN},
+                     {"train/lr", adamw.lr},
+                     {"train/grad_norm", grad_norm},
+                     {"train/tokens_per_s", window_tokens / window_time},
+                     {"train/step_time_s", window_time / static_cast<double>(window_steps)},
+                     {"train/consumed_tokens", consumed_tokens}}});
+      window_loss = window_weight = window_tokens = window_time = 0;
+      window_steps = 0;
+    }
+    if (c.train.eval_every > 0 && step % c.train.eval_every == 0 && step != last_step) run_eval(step);
+    if (c.checkpoint.save_every > 0 && step % c.checkpoint.save_every == 0 && step != last_step) save(step);
+  }
+  if (step < c.train.max_steps && g_stop_signal.load() == 0) {
+    save(step);
+    logger.flush();
+    result.final_step = step;
+    result.interrupted = true;
+    fmt::print(
+        "strand: stopped after step {} as train.stop_at_step asks; checkpoint {} (continue with "
+        "checkpoint.resume=true)\n",
+        step, result.checkpoint);
+    return result;
+  }
+
+  if (const int sig = g_stop_signal.load(); sig != 0) {
+    save(step);
+    logger.flush();
+    result.interrupted = true;
+    result.final_step = step;
+    fmt::print(
+        "\nstrand: stopped by {} after step {}; checkpoint {} (continue with checkpoint.resume=true)\n",
+        sig == SIGTERM ? "SIGTERM" : "SIGINT", step, result.checkpoint);
+    return result;
+  }
+  run_eval(step);
+  save(step);
+  logger.flush();
+  result.final_step = step;
+  if (c.export_.hf) {
+    result.export_dir = c.export_dir();
+    io::save_hf_llama(model, result.export_dir, c.export_.dtype == "bf16" ? DType::BF16 : DType::F32);
+    tokenizer.write_hf_files(result.export_dir);
+  }
+  return result;
+}
+
+}  // namespace strand

@@ -1,0 +1,131 @@
+// `strand generate` and `strand score` run as a user would: the real binary, its exit code, stdout and
+// stderr, checked against the library on the same model directory.
+#include "strand/infer/generate.h"
+#include "strand/infer/score.h"
+#include "strand/io/hf_checkpoint.h"
+
+#include "infer/tiny_llama.h"
+#include "io/file_bytes.h"
+#include "temp_dir.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace strand::infer {
+namespace {
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+class InferCliTest : public testing::TempDirTest {
+ protected:
+  void SetUp() override {
+    TempDirTest::SetUp();
+    LlamaModel model(testing::tiny_llama_config());
+    model.init(9);
+    io::save_hf_llama(model, path("model"));
+  }
+
+  // Arguments are single-quoted for the shell; the test paths hold no quotes.
+  RunResult run(const std::vector<std::string>& args) const {
+    std::string command = fmt::format("'{}'", STRAND_BINARY);
+    for (const std::string& a : args) command += fmt::format(" '{}'", a);
+    const std::string out = path("stdout.txt"), err = path("stderr.txt");
+    command += fmt::format(" >'{}' 2>'{}'", out, err);
+    const int status = std::system(command.c_str());
+    RunResult r;
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = io::read_text(out);
+    r.err = io::read_text(err);
+    return r;
+  }
+};
+
+TEST_F(InferCliTest, GeneratePrintsPromptAndTheLibrarysContinuation) {
+  const RunResult r = run({"generate", "--model", path("model"), "--prompt", "ACGTAC", "--max-new-tokens",
+                           "30", "--temperature", "0.8", "--top-k", "50", "--top-p", "0.9", "--seed", "4"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  const auto model = io::load_hf_llama(path("model"));
+  GenerateOptions o;
+  o.max_new_tokens = 30;
+  o.sampling = {0.8, 50, 0.9, 4};
+  const GenerateResult expected = generate(*model, data::Tokenizer::nucleotide(), "ACGTAC", o);
+  EXPECT_EQ(r.out, "ACGTAC" + expected.text + "\n");
+  EXPECT_FALSE(expected.text.empty());
+}
+
+TEST_F(InferCliTest, GenerateUsesTheModelDirectorysTokenizer) {
+  data::Tokenizer::nucleotide().write_hf_files(path("model"));
+  const RunResult r = run({"generate", "--model", path("model"), "--prompt", "GATTACA", "--max-new-tokens",
+                           "12", "--temperature", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto model = io::load_hf_llama(path("model"));
+  GenerateOptions o;
+  o.max_new_tokens = 12;
+  o.sampling.temperature = 0;
+  const data::Tokenizer tokenizer = model_tokenizer(path("model"), "");
+  EXPECT_NE(tokenizer.name(), "nucleotide");  // read from the directory
+  EXPECT_EQ(r.out, "GATTACA" + generate(*model, tokenizer, "GATTACA", o).text + "\n");
+}
+
+TEST_F(InferCliTest, GenerateErrorsAreOneLine) {
+  const RunResult bad_p = run({"generate", "--model", path("model"), "--prompt", "A", "--top-p", "0"});
+  EXPECT_EQ(bad_p.exit_code, 1);
+  EXPECT_EQ(bad_p.err, "strand: error: top_p must be in (0, 1] (1 keeps every token), got 0\n");
+  const RunResult too_long =
+      run({"generate", "--model", path("model"), "--prompt", "A", "--max-new-tokens", "300"});
+  EXPECT_EQ(too_long.exit_code, 1);
+  EXPECT_NE(too_long.err.find("max_position_embeddings"), std::string::npos) << too_long.err;
+  const RunResult wide = run({"generate", "--model", path("model"), "--prompt", "A", "--tokenizer", "char"});
+  EXPECT_EQ(wide.exit_code, 1);
+  EXPECT_NE(wide.err.find("more than the model's vocabulary of 256"), std::string::npos) << wide.err;
+}
+
+TEST_F(InferCliTest, ScoreWritesTheLibrarysTsv) {
+  const std::string input = path("in.fq");
+  std::ofstream(input) << "@r1 desc\nACGTAC\n+\nIIIIII\n@r2\nGGA\n+\nIII\n@r3\nTTTTTTTTTTTTTTTTTTTT\n+\n"
+                       << std::string(20, 'I') << "\n";
+  const RunResult to_file = run({"score", "--model", path("model"), "--input", input, "--output",
+                                 path("out.tsv"), "--batch-tokens", "12"});
+  ASSERT_EQ(to_file.exit_code, 0) << to_file.err;
+  EXPECT_NE(to_file.err.find("3 records, 35 tokens in 3 batches"), std::string::npos) << to_file.err;
+  const RunResult to_stdout = run({"score", "--model", path("model"), "--input", input});
+  ASSERT_EQ(to_stdout.exit_code, 0) << to_stdout.err;
+
+  const auto model = io::load_hf_llama(path("model"));
+  auto reader = data::RecordReader::open(input);
+  std::string expected = score_tsv_header();
+  score_records(*model, data::Tokenizer::nucleotide(), *reader, {},
+                [&](const SequenceScore& s) { expected += score_tsv_row(s); });
+  EXPECT_EQ(io::read_text(path("out.tsv")), expected);
+  EXPECT_EQ(to_stdout.out, expected);
+  EXPECT_EQ(expected.rfind("id\tlength\tsum_logprob\tmean_logprob\nr1\t6\t-", 0), 0u) << expected;
+}
+
+TEST_F(InferCliTest, ScoreErrorsNameTheRecordAndLeaveNoOutput) {
+  const std::string input = path("in.fa");
+  std::ofstream(input) << ">ok\nACGT\n>huge\n" << std::string(300, 'A') << "\n";
+  const RunResult r = run({"score", "--model", path("model"), "--input", input, "--output", path("out.tsv")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err.rfind("strand: error: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("record 'huge'"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(path("out.tsv")));
+  const RunResult missing = run({"score", "--model", path("model"), "--input", path("nope.fa")});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("nope.fa"), std::string::npos) << missing.err;
+}
+
+}  // namespace
+}  // namespace strand::infer
