@@ -13,7 +13,7 @@ echo "training took $(( $(date +%s) - start )) s"
 echo
 echo "validation curve (nats per base; unigram entropy of the validation bases alongside):"
 grep '"val/loss"' "$run/metrics.jsonl" |
-  sed -E 's/.*"step":([0-9]+).*"val/loss":([0-9.eE+-]+).*"val\/unigram_entropy":([0-9.eE+-]+).*/\1 \2 \3/' |
+  sed -E 's|.*"step":([0-9]+).*"val/loss":([0-9.eE+-]+).*"val/unigram_entropy":([0-9.eE+-]+).*|\1 \2 \3|' |
   awk '{ printf "  step %5d  val/loss %.4f  unigram %.4f  %s\n", $1, $2, $3, ($2 < $3 ? "below" : "not below") }'
 
 echo
