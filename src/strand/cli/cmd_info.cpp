@@ -3,6 +3,7 @@
 // it.
 #include "strand/cli/commands.h"
 #include "strand/core/error.h"
+#include "strand/data/indexed_dataset.h"
 #include "strand/io/checkpoint_dir.h"
 #include "strand/io/json.h"
 
@@ -59,7 +60,38 @@ std::string describe_config(const std::filesystem::path& config_path) {
   return fmt::format("model: {} ({})", type, fmt::join(architectures, ", "));
 }
 
+// A Megatron dataset prefix (PATH.idx exists, or PATH names the .idx/.bin): documents, tokens, length range.
+bool describe_dataset(const std::string& path) {
+  std::string prefix = path;
+  for (const char* ext : {".idx", ".bin"})
+    if (prefix.ends_with(ext)) prefix.resize(prefix.size() - 4);
+  if (!std::filesystem::exists(prefix + ".idx")) return false;
+  const data::IndexedDataset ds = data::IndexedDataset::open(prefix);
+  uint64_t shortest = UINT64_MAX, longest = 0;
+  for (uint64_t i = 0; i < ds.size(); ++i) {
+    shortest = std::min(shortest, ds.length(i));
+    longest = std::max(longest, ds.length(i));
+  }
+  fmt::print("dataset: {} (Megatron indexed, {})\n", prefix, dtype_name(ds.dtype()));
+  fmt::print("documents: {}\ntokens: {} ({})\n", ds.size(), ds.total_tokens(),
+             human_count(ds.total_tokens()));
+  if (ds.size() > 0) fmt::print("document length: {} to {}\n", shortest, longest);
+  return true;
+}
+
+// A training checkpoint (step_N directory): its step, tokens seen and data position, before the tensors.
+void describe_trainer_state(const std::filesystem::path& state_path) {
+  const nlohmann::json state = io::read_json_file(state_path.string());
+  if (!state.is_object()) return;
+  auto field = [&](const char* key) { return state.contains(key) ? state.at(key).dump() : std::string("?"); };
+  fmt::print("checkpoint: step {}, {} tokens consumed, loader at {}\n", field("step"),
+             field("consumed_tokens"), field("loader"));
+}
+
 void run_info(const InfoOptions& options) {
+  if (describe_dataset(options.path)) return;
+  const std::filesystem::path state_path = std::filesystem::path(options.path) / "trainer_state.json";
+  if (std::filesystem::exists(state_path)) describe_trainer_state(state_path);
   const io::TensorStore store = io::TensorStore::open(options.path);
   const std::vector<std::string> names = store.names();
 
@@ -99,9 +131,11 @@ void run_info(const InfoOptions& options) {
 
 void register_info(CLI::App& app) {
   auto options = std::make_shared<InfoOptions>();
-  CLI::App* cmd = app.add_subcommand(
-      "info",
-      "Summarise a safetensors checkpoint (a file, or a directory with model.safetensors or its index)");
+  CLI::App* cmd =
+      app.add_subcommand("info",
+                         "Summarise a model, checkpoint or dataset: a safetensors file, a directory with "
+                         "model.safetensors or its "
+                         "index (a HF model, a training checkpoint), or a Megatron .bin/.idx prefix");
   cmd->add_option("path", options->path, "checkpoint file or directory")->required();
   cmd->add_option("--limit", options->limit, "tensors to list")->capture_default_str();
   cmd->add_flag("--all", options->all, "list every tensor");
