@@ -3,6 +3,7 @@
 #include "strand/core/error.h"
 #include "strand/io/json.h"
 
+#include "expect_error.h"
 #include "io/file_bytes.h"
 #include "temp_dir.h"
 
@@ -20,20 +21,7 @@
 namespace strand::data {
 namespace {
 
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no strand::Error thrown";
-  return "";
-}
-
-#define EXPECT_CONTAINS(haystack, needle)                          \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) \
-      << "'" << (haystack) << "' lacks '" << (needle) << "'"
+using testing::error_of;
 
 using Docs = std::vector<std::vector<int32_t>>;
 

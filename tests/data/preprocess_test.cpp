@@ -4,7 +4,9 @@
 #include "strand/data/indexed_dataset.h"
 #include "strand/io/json.h"
 
+#include "expect_error.h"
 #include "io/file_bytes.h"
+#include "run_strand.h"
 #include "temp_dir.h"
 
 #include <gtest/gtest.h>
@@ -23,22 +25,11 @@
 namespace strand::data {
 namespace {
 
+using testing::RunResult;
+
+using testing::error_of;
+
 namespace fs = std::filesystem;
-
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no strand::Error thrown";
-  return "";
-}
-
-#define EXPECT_CONTAINS(haystack, needle)                          \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) \
-      << "'" << (haystack) << "' lacks '" << (needle) << "'"
 
 using Docs = std::vector<std::vector<int32_t>>;
 
@@ -339,11 +330,6 @@ TEST_F(PreprocessTest, RejectsInconsistentOptions) {
 // ----------------------------------------------------------------------------------------------------------
 // `strand preprocess` as a user runs it.
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
 class PreprocessCliTest : public testing::TempDirTest {
  protected:
   void SetUp() override {
@@ -361,16 +347,9 @@ class PreprocessCliTest : public testing::TempDirTest {
     out << bytes;
   }
   RunResult run(const std::vector<std::string>& args) const {
-    std::string command = fmt::format("'{}' preprocess", STRAND_BINARY);
-    for (const std::string& a : args) command += fmt::format(" '{}'", a);
-    const std::string out = path("stdout.txt"), err = path("stderr.txt");
-    command += fmt::format(" >'{}' 2>'{}'", out, err);
-    const int status = std::system(command.c_str());
-    RunResult r;
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = io::read_text(out);
-    r.err = io::read_text(err);
-    return r;
+    std::vector<std::string> all{"preprocess"};
+    all.insert(all.end(), args.begin(), args.end());
+    return testing::run_strand(all, dir_.string());
   }
 };
 

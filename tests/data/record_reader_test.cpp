@@ -3,6 +3,7 @@
 #include "strand/core/error.h"
 #include "strand/data/byte_source.h"
 
+#include "expect_error.h"
 #include "io/file_bytes.h"
 #include "temp_dir.h"
 
@@ -21,24 +22,11 @@
 namespace strand::data {
 namespace {
 
+using testing::error_of;
+
 namespace fs = std::filesystem;
 
 const std::string kInputs = std::string(STRAND_TEST_DATA) + "/data/inputs/";
-
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no strand::Error thrown";
-  return "";
-}
-
-#define EXPECT_CONTAINS(haystack, needle)                          \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) \
-      << "'" << (haystack) << "' lacks '" << (needle) << "'"
 
 std::vector<SequenceRecord> read_all(const std::string& file, const ReaderOptions& options = {},
                                      uint64_t* skipped = nullptr) {

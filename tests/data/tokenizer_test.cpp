@@ -3,6 +3,7 @@
 #include "strand/core/error.h"
 #include "strand/io/json.h"
 
+#include "expect_error.h"
 #include "io/file_bytes.h"
 #include "temp_dir.h"
 
@@ -16,21 +17,7 @@
 namespace strand::data {
 namespace {
 
-// The message of the strand::Error that `fn` throws ("" and a failure when it throws none).
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no strand::Error thrown";
-  return "";
-}
-
-#define EXPECT_CONTAINS(haystack, needle)                          \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) \
-      << "'" << (haystack) << "' lacks '" << (needle) << "'"
+using testing::error_of;
 
 class TokenizerTest : public testing::TempDirTest {
  protected:

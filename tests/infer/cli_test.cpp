@@ -6,6 +6,7 @@
 
 #include "infer/tiny_llama.h"
 #include "io/file_bytes.h"
+#include "run_strand.h"
 #include "temp_dir.h"
 
 #include <fmt/format.h>
@@ -22,10 +23,7 @@
 namespace strand::infer {
 namespace {
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out, err;
-};
+using testing::RunResult;
 
 class InferCliTest : public testing::TempDirTest {
  protected:
@@ -36,18 +34,8 @@ class InferCliTest : public testing::TempDirTest {
     io::save_hf_llama(model, path("model"));
   }
 
-  // Arguments are single-quoted for the shell; the test paths hold no quotes.
   RunResult run(const std::vector<std::string>& args) const {
-    std::string command = fmt::format("'{}'", STRAND_BINARY);
-    for (const std::string& a : args) command += fmt::format(" '{}'", a);
-    const std::string out = path("stdout.txt"), err = path("stderr.txt");
-    command += fmt::format(" >'{}' 2>'{}'", out, err);
-    const int status = std::system(command.c_str());
-    RunResult r;
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = io::read_text(out);
-    r.err = io::read_text(err);
-    return r;
+    return testing::run_strand(args, dir_.string());
   }
 };
 

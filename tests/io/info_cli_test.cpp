@@ -2,6 +2,7 @@
 #include "strand/io/checkpoint_dir.h"
 
 #include "file_bytes.h"
+#include "run_strand.h"
 #include "temp_dir.h"
 
 #include <gtest/gtest.h>
@@ -18,12 +19,9 @@
 namespace strand::io {
 namespace {
 
-namespace fs = std::filesystem;
+using testing::RunResult;
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out, err;
-};
+namespace fs = std::filesystem;
 
 // Files under test live in ckpt/, apart from the captured output.
 class InfoCliTest : public testing::TempDirTest {
@@ -34,18 +32,10 @@ class InfoCliTest : public testing::TempDirTest {
   }
   std::string path(const std::string& name) const { return (dir_ / "ckpt" / name).string(); }
 
-  // Arguments are single-quoted for the shell; the test paths hold no quotes.
   RunResult run(const std::vector<std::string>& args) const {
-    std::string command = fmt::format("'{}' info", STRAND_BINARY);
-    for (const std::string& a : args) command += fmt::format(" '{}'", a);
-    const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
-    command += fmt::format(" >'{}' 2>'{}'", out.string(), err.string());
-    const int status = std::system(command.c_str());
-    RunResult r;
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = read_text(out.string());
-    r.err = read_text(err.string());
-    return r;
+    std::vector<std::string> all{"info"};
+    all.insert(all.end(), args.begin(), args.end());
+    return testing::run_strand(all, dir_.string());
   }
 
   static void write_bytes(const std::string& file, const std::string& bytes) {

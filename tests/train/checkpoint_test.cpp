@@ -3,6 +3,7 @@
 #include "strand/core/error.h"
 #include "strand/train/metrics.h"
 
+#include "expect_error.h"
 #include "temp_dir.h"
 
 #include <fmt/format.h>
@@ -25,6 +26,8 @@
 
 namespace strand {
 namespace {
+
+using testing::error_of;
 
 namespace fs = std::filesystem;
 
@@ -87,17 +90,6 @@ void expect_same_tensors(const std::vector<io::NamedTensor>& got, const std::vec
     EXPECT_EQ(got[i].tensor.shape(), want[i].tensor.shape());
     EXPECT_EQ(bytes_of(got[i].tensor), bytes_of(want[i].tensor));
   }
-}
-
-// The message of the strand::Error `fn` throws ("" and a test failure if it throws none).
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no strand::Error thrown";
-  return "";
 }
 
 std::vector<int64_t> steps_of(const std::vector<std::pair<int64_t, std::string>>& complete) {

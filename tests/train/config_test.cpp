@@ -2,6 +2,7 @@
 
 #include "strand/core/error.h"
 
+#include "expect_error.h"
 #include "temp_dir.h"
 
 #include <gtest/gtest.h>
@@ -20,22 +21,10 @@
 namespace strand {
 namespace {
 
+using testing::error_of;
+
 namespace fs = std::filesystem;
 using Strings = std::vector<std::string>;
-
-// The message of the strand::Error that `fn` throws; fails the test if it throws none or a message of more
-// than one line.
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    const std::string message = e.what();
-    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
-    return message;
-  }
-  ADD_FAILURE() << "no error thrown";
-  return "";
-}
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
