@@ -41,7 +41,7 @@ TEST(Batches, PackedLabelsNeverCrossExamples) {
   const Tokenizer tok = Tokenizer::nucleotide();
   BatchOptions b;
   b.max_length = 8;
-  const LMBatch batch = make_lm_batch({{2, 'A', 'C', 0}, {2, 'G', 0}}, b, {}, tok);
+  const LMBatch batch = make_lm_batch({{2, 'A', 'C', 0}, {2, 'G', 0}}, b, {}, TargetTable(tok));
   const std::vector<int32_t> labels(batch.labels.data<int32_t>(), batch.labels.data<int32_t>() + 7);
   EXPECT_EQ(labels, (std::vector<int32_t>{'A', 'C', 0, kIgnoreIndex, 'G', 0, kIgnoreIndex}));
   EXPECT_EQ(batch.layout.num_seqs(), 2);
@@ -54,7 +54,7 @@ TEST(Batches, PaddedModePadsWithPadAndMasksIt) {
   BatchOptions b;
   b.mode = BatchMode::Padded;
   b.max_length = 6;
-  const LMBatch batch = make_lm_batch({{2, 'A', 'C', 0}}, b, {}, tok);
+  const LMBatch batch = make_lm_batch({{2, 'A', 'C', 0}}, b, {}, TargetTable(tok));
   const std::vector<int32_t> t(batch.tokens.data<int32_t>(), batch.tokens.data<int32_t>() + 6);
   const std::vector<int32_t> l(batch.labels.data<int32_t>(), batch.labels.data<int32_t>() + 6);
   EXPECT_EQ(t, (std::vector<int32_t>{2, 'A', 'C', 0, 1, 1}));
@@ -71,7 +71,8 @@ TEST(Batches, LossMasks) {
   m.mask_control_tags = true;
   m.lowercase_weight = 0.25;
   m.uppercase_labels = true;
-  const LMBatch batch = make_lm_batch({ids(tok, "|x|AcN")}, b, m, tok);  // no BOS/EOS: raw tokens
+  const LMBatch batch =
+      make_lm_batch({ids(tok, "|x|AcN")}, b, m, TargetTable(tok));  // no BOS/EOS: raw tokens
   const int32_t* l = batch.labels.data<int32_t>();
   // Targets: 'x' (tag), '|' (tag), 'A', 'c' -> 'C' weighted, 'N' (non-ACGT), then the last token predicts
   // nothing.
@@ -84,7 +85,7 @@ TEST(Batches, LossMasks) {
   ASSERT_TRUE(batch.loss_weights.defined());
   EXPECT_EQ(batch.loss_weights.data<float>()[3], 0.25f);
   EXPECT_EQ(batch.loss_weights.data<float>()[2], 1.0f);
-  const LMBatch eos = make_lm_batch({{2, 'A', 0}}, b, m, tok);
+  const LMBatch eos = make_lm_batch({{2, 'A', 0}}, b, m, TargetTable(tok));
   EXPECT_EQ(eos.labels.data<int32_t>()[1], kIgnoreIndex);  // EOS target masked
 }
 

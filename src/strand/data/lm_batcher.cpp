@@ -9,18 +9,6 @@
 namespace strand::data {
 namespace {
 
-// What each token id is as a character (0 for specials), for the case and residue rules.
-std::vector<char> id_characters(const Tokenizer& tok) {
-  std::vector<char> chars(static_cast<size_t>(tok.vocab_size()), 0);
-  for (int32_t id = 0; id < tok.vocab_size(); ++id) {
-    if (tok.is_special(id)) continue;
-    const int32_t one[1] = {id};
-    const std::string s = tok.decode(one);
-    if (s.size() == 1) chars[static_cast<size_t>(id)] = s[0];
-  }
-  return chars;
-}
-
 bool is_acgt(char c) {
   switch (c) {
     case 'A':
@@ -38,9 +26,9 @@ bool is_acgt(char c) {
 }
 
 // Labels and weights of one example starting at `offset` of the batch arrays; `length` real tokens.
-void label_example(const int32_t* tokens, int64_t length, const LossMaskOptions& m, const Tokenizer& tok,
-                   const std::vector<char>& chars, const std::vector<int32_t>& upper_of, int32_t* labels,
-                   float* weights) {
+void label_example(const int32_t* tokens, int64_t length, const LossMaskOptions& m, const TargetTable& table,
+                   int32_t* labels, float* weights) {
+  const std::vector<char>& chars = table.chars;
   bool in_tag = false;
   std::vector<bool> tag(static_cast<size_t>(length), false);
   if (m.mask_control_tags) {
@@ -58,13 +46,13 @@ void label_example(const int32_t* tokens, int64_t length, const LossMaskOptions&
     }
     int32_t target = tokens[t + 1];
     const char c = chars[static_cast<size_t>(target)];
-    bool masked = target == tok.pad() || (m.mask_eod && target == tok.eos());
+    bool masked = target == table.pad || (m.mask_eod && target == table.eos);
     if (m.mask_non_acgt && c != 0 && !is_acgt(c)) masked = true;
     if (m.mask_control_tags && tag[static_cast<size_t>(t + 1)]) masked = true;
     if (c >= 'a' && c <= 'z') {
       weights[t] = static_cast<float>(m.lowercase_weight);
-      if (m.uppercase_labels && upper_of[static_cast<size_t>(target)] >= 0)
-        target = upper_of[static_cast<size_t>(target)];
+      if (m.uppercase_labels && table.upper[static_cast<size_t>(target)] >= 0)
+        target = table.upper[static_cast<size_t>(target)];
     }
     labels[t] = masked ? kIgnoreIndex : target;
   }
@@ -72,18 +60,28 @@ void label_example(const int32_t* tokens, int64_t length, const LossMaskOptions&
 
 }  // namespace
 
-LMBatch make_lm_batch(const std::vector<std::vector<int32_t>>& examples, const BatchOptions& batch,
-                      const LossMaskOptions& masks, const Tokenizer& tokenizer) {
-  STRAND_CHECK(!examples.empty(), "a batch needs at least one example");
-  const std::vector<char> chars = id_characters(tokenizer);
-  std::vector<int32_t> upper_of(chars.size(), -1);
-  for (size_t id = 0; id < chars.size(); ++id) {
-    const char c = chars[id];
-    if (c < 'a' || c > 'z') continue;
-    for (size_t u = 0; u < chars.size(); ++u)
-      if (chars[u] == c - 'a' + 'A') upper_of[id] = static_cast<int32_t>(u);
+TargetTable::TargetTable(const Tokenizer& tokenizer)
+    : chars(static_cast<size_t>(tokenizer.vocab_size()), 0),
+      upper(static_cast<size_t>(tokenizer.vocab_size()), -1),
+      pad(tokenizer.pad()),
+      eos(tokenizer.eos()) {
+  for (int32_t id = 0; id < tokenizer.vocab_size(); ++id) {
+    if (tokenizer.is_special(id)) continue;
+    const int32_t one[1] = {id};
+    const std::string s = tokenizer.decode(one);
+    if (s.size() == 1) chars[static_cast<size_t>(id)] = s[0];
   }
+  std::vector<int32_t> id_of(256, -1);
+  for (size_t id = 0; id < chars.size(); ++id)
+    if (chars[id] != 0) id_of[static_cast<unsigned char>(chars[id])] = static_cast<int32_t>(id);
+  for (size_t id = 0; id < chars.size(); ++id)
+    if (chars[id] >= 'a' && chars[id] <= 'z')
+      upper[id] = id_of[static_cast<unsigned char>(chars[id] - 'a' + 'A')];
+}
 
+LMBatch make_lm_batch(const std::vector<std::vector<int32_t>>& examples, const BatchOptions& batch,
+                      const LossMaskOptions& masks, const TargetTable& targets) {
+  STRAND_CHECK(!examples.empty(), "a batch needs at least one example");
   std::vector<int64_t> lengths;
   for (const auto& e : examples) {
     STRAND_CHECK(!e.empty(), "empty example in a batch");
@@ -105,8 +103,8 @@ LMBatch make_lm_batch(const std::vector<std::vector<int32_t>>& examples, const B
     const auto& e = examples[i];
     const auto real = static_cast<int64_t>(e.size());
     std::copy(e.begin(), e.end(), tok + offset);
-    std::fill(tok + offset + real, tok + offset + lengths[i], tokenizer.pad());
-    label_example(tok + offset, real, masks, tokenizer, chars, upper_of, lab + offset, w + offset);
+    std::fill(tok + offset + real, tok + offset + lengths[i], targets.pad);
+    label_example(tok + offset, real, masks, targets, lab + offset, w + offset);
     std::fill(lab + offset + real, lab + offset + lengths[i], kIgnoreIndex);
     std::fill(w + offset + real, w + offset + lengths[i], 1.0f);
     offset += lengths[i];
@@ -123,7 +121,7 @@ TrainLoader::TrainLoader(std::shared_ptr<const DocumentSource> docs, std::vector
       window_(window),
       batch_(batch),
       masks_(masks),
-      tokenizer_(tokenizer),
+      targets_(tokenizer),
       seed_(seed) {
   STRAND_CHECK(!windows_.empty(), "the training data holds no sequence");
   STRAND_CHECK(batch_.mode == BatchMode::Padded || batch_.tokens >= window_.max_length,
@@ -170,13 +168,14 @@ LMBatch TrainLoader::next() {
     used += len;
     ++position_.index;
   }
-  return make_lm_batch(examples, batch_, masks_, tokenizer_);
+  return make_lm_batch(examples, batch_, masks_, targets_);
 }
 
 std::vector<LMBatch> evaluation_batches(const DocumentSource& docs, const std::vector<Window>& windows,
                                         const WindowOptions& window, const BatchOptions& batch,
                                         const LossMaskOptions& masks, const Tokenizer& tokenizer,
                                         int64_t max_batches) {
+  const TargetTable targets(tokenizer);
   std::vector<LMBatch> out;
   std::vector<std::vector<int32_t>> examples;
   int64_t used = 0;
@@ -188,7 +187,7 @@ std::vector<LMBatch> evaluation_batches(const DocumentSource& docs, const std::v
                           ? used + len > batch.tokens
                           : static_cast<int64_t>(examples.size()) >= batch.sequences;
     if (full && !examples.empty()) {
-      out.push_back(make_lm_batch(examples, batch, masks, tokenizer));
+      out.push_back(make_lm_batch(examples, batch, masks, targets));
       examples.clear();
       used = 0;
     }
@@ -196,7 +195,7 @@ std::vector<LMBatch> evaluation_batches(const DocumentSource& docs, const std::v
     used += len;
   }
   if (!examples.empty() && (max_batches == 0 || static_cast<int64_t>(out.size()) < max_batches))
-    out.push_back(make_lm_batch(examples, batch, masks, tokenizer));
+    out.push_back(make_lm_batch(examples, batch, masks, targets));
   return out;
 }
 

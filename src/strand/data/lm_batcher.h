@@ -15,9 +15,9 @@ namespace strand::data {
 
 // Which targets count, and how much. Masked targets get the ignore label; weighted ones a weight.
 struct LossMaskOptions {
-  bool mask_eod = false;          // EOS/EOD targets excluded
-  double lowercase_weight = 1.0;  // weight of lowercase (soft-masked repeat) targets; the loss is
-                                  // renormalised by the weight sum, as savanna does
+  bool mask_eod = false;           // EOS/EOD targets excluded
+  double lowercase_weight = 1.0;   // weight of lowercase (soft-masked repeat) targets; the loss is
+                                   // renormalised by the weight sum, as savanna does
   bool mask_non_acgt = false;      // residue targets outside ACGTacgt excluded
   bool mask_control_tags = false;  // tokens of |...| control tags (and the bars) excluded
   bool uppercase_labels = false;   // lowercase targets predicted as their uppercase letter (inputs unchanged)
@@ -32,10 +32,19 @@ struct BatchOptions {
   int64_t max_length = 1024;
 };
 
+// What each token id is to the loss masks, worked out once per tokenizer: its character (0 for special
+// tokens) and, for a lowercase letter, the id of its uppercase form (-1 otherwise).
+struct TargetTable {
+  explicit TargetTable(const Tokenizer& tokenizer);
+  std::vector<char> chars;
+  std::vector<int32_t> upper;
+  int32_t pad = -1, eos = -1;
+};
+
 // Builds the batch of `examples` (each [BOS] content [EOS]): packed, or padded to max_length with the
 // tokenizer's PAD (pad positions are never targets). No label crosses from one example to the next.
 LMBatch make_lm_batch(const std::vector<std::vector<int32_t>>& examples, const BatchOptions& batch,
-                      const LossMaskOptions& masks, const Tokenizer& tokenizer);
+                      const LossMaskOptions& masks, const TargetTable& targets);
 
 // Where a loader stands: the epoch and the next window within that epoch's order.
 struct LoaderPosition {
@@ -63,7 +72,7 @@ class TrainLoader {
   WindowOptions window_;
   BatchOptions batch_;
   LossMaskOptions masks_;
-  const Tokenizer& tokenizer_;
+  TargetTable targets_;
   uint64_t seed_;
   LoaderPosition position_;
   uint64_t order_epoch_ = UINT64_MAX;
