@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Checks run on the GPU machine: environment, golden files from transformers, the Hugging Face export round
-# trip and the GPU test binary. Run as `bash tools/gpu_checks.sh` (from any directory); results go to $OUT
+# trip, the embedded demo (trained, its TensorBoard events read back, its export loaded) and the GPU test binary. Run as `bash tools/gpu_checks.sh` (from any directory); results go to $OUT
 # (default: ./out at the repository root):
 #
-#   env.log  golden.log  golden/<model>.safetensors  hf_export.log  gpu_tests.log  summary.txt
+#   env.log  golden.log  golden/<model>.safetensors  hf_export.log  demo.log  gpu_tests.log  summary.txt
 #
-# (seven files: keep it at most eight). Every step runs even when an earlier one failed; the summary table
+# (eight files, the most a device call returns). Every step runs even when an earlier one failed; the summary table
 # comes last. Each step's time limit is capped so that the whole script ends within GPU_CHECKS_BUDGET seconds
 # (default 540). Exit status: 0 when no step failed, 1 otherwise.
 set -u
@@ -73,19 +73,18 @@ vers="$(grep -E '^(torch|transformers|safetensors) ' "$LOG" | awk '{print $1 " "
 record "environment" "$st" "${gpu:-no GPU listed}; ${vers:-no python versions}"
 
 # ---- 2. golden files from transformers (GPU_CHECKS_SKIP_GOLDEN=1 skips them) --------------------------------------
-LOG="$OUT/golden.log"
-: >"$LOG"
+golden_step() {
+  local log="$OUT/golden.log" st=ok fig
+  : >"$log"
+  run_logged "$log" 300 "$PY" tools/make_golden.py --out "$OUT/golden" --data tests/data/ecoli_k12_excerpt.fa || st=FAIL
+  fig="$(grep '^golden: ' "$log" | sed -E 's/^golden: name=([^ ]+) .* loss=([^ ]+) .*/\1 loss=\2/' | paste -sd';' - \
+    | sed 's/;/; /g')"
+  record "golden" "$st" "${fig:-no golden written}"
+}
 if [ "${GPU_CHECKS_SKIP_GOLDEN:-0}" = 1 ]; then
   record "golden" "skipped" "GPU_CHECKS_SKIP_GOLDEN=1"
-elif run_logged "$LOG" 300 "$PY" tools/make_golden.py --out "$OUT/golden" --data tests/data/ecoli_k12_excerpt.fa; then
-  st=ok
 else
-  st=FAIL
-fi
-if [ "${GPU_CHECKS_SKIP_GOLDEN:-0}" != 1 ]; then
-fig="$(grep '^golden: ' "$LOG" | sed -E 's/^golden: name=([^ ]+) .* loss=([^ ]+) .*/\1 loss=\2/' | paste -sd';' - \
-  | sed 's/;/; /g')"
-record "golden" "$st" "${fig:-no golden written}"
+  golden_step
 fi
 
 # ---- 3. Hugging Face export round trip --------------------------------------------------------------------------
