@@ -136,7 +136,8 @@ void register_info(CLI::App& app) {
                          "Summarise a model, checkpoint or dataset: a safetensors file, a directory with "
                          "model.safetensors or its "
                          "index (a HF model, a training checkpoint), or a Megatron .bin/.idx prefix");
-  cmd->add_option("path", options->path, "checkpoint file or directory")->required();
+  cmd->add_option("path", options->path, "safetensors file, model or checkpoint directory, or dataset prefix")
+      ->required();
   cmd->add_option("--limit", options->limit, "tensors to list")->capture_default_str();
   cmd->add_flag("--all", options->all, "list every tensor");
   cmd->callback([options] { run_info(*options); });
