@@ -131,11 +131,7 @@ void run_info(const InfoOptions& options) {
 
 void register_info(CLI::App& app) {
   auto options = std::make_shared<InfoOptions>();
-  CLI::App* cmd =
-      app.add_subcommand("info",
-                         "Summarise a model, checkpoint or dataset: a safetensors file, a directory with "
-                         "model.safetensors or its "
-                         "index (a HF model, a training checkpoint), or a Megatron .bin/.idx prefix");
+  CLI::App* cmd = app.add_subcommand("info", "what a model, checkpoint or dataset holds");
   cmd->add_option("path", options->path, "safetensors file, model or checkpoint directory, or dataset prefix")
       ->required();
   cmd->add_option("--limit", options->limit, "tensors to list")->capture_default_str();
