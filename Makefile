@@ -28,7 +28,7 @@ demo: build
 	STRAND=$(BUILD)/strand scripts/demo.sh
 
 bench: build
-	@echo "strand: no benchmarks yet (they arrive with the CUDA backend)"
+	@echo "strand: GPU training benchmarks arrive with the CUDA backend; the PyTorch peer is bench/torch_llama_peer.py (see bench/README.md)"
 
 format:
 	clang-format -i $$(git ls-files '*.h' '*.cpp' '*.cu' '*.cuh')
