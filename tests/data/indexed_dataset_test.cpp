@@ -96,6 +96,18 @@ TEST_F(IndexedDatasetTest, RoundTripForEveryTokenDtype) {
   }
 }
 
+TEST_F(IndexedDatasetTest, ReadsSlicesOfASequence) {
+  const Docs docs = {{7, 8, 9}, {1, 2, 3, 4, 5, 6}};
+  write_dataset("ds", DType::U16, docs);
+  const IndexedDataset ds = IndexedDataset::open(path("ds"));
+  std::vector<int32_t> out = {99};
+  ds.read(1, 2, 3, out);  // appends
+  EXPECT_EQ(out, (std::vector<int32_t>{99, 3, 4, 5}));
+  ds.read(1, 6, 0, out);
+  EXPECT_EQ(out.size(), 4u);
+  EXPECT_CONTAINS(error_of([&] { ds.read(1, 4, 3, out); }), "out of range for sequence 1 of 6 tokens");
+}
+
 TEST_F(IndexedDatasetTest, ExactBytes) {
   write_dataset("ds", DType::U16, {{1, 2}, {770}});
   std::string idx("MMIDIDX\0\0", 9);

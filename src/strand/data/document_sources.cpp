@@ -47,9 +47,7 @@ class IndexedDocuments final : public DocumentSource {
   uint64_t size() const override { return dataset_.size(); }
   uint64_t length(uint64_t doc) const override { return dataset_.length(doc); }
   void read(uint64_t doc, uint64_t start, uint64_t count, std::vector<int32_t>& out) const override {
-    const std::vector<int32_t> all = dataset_.get(doc);
-    out.insert(out.end(), all.begin() + static_cast<int64_t>(start),
-               all.begin() + static_cast<int64_t>(start + count));
+    dataset_.read(doc, start, count, out);
   }
 
  private:

@@ -69,18 +69,18 @@ void append_tokens(std::vector<char>& out, std::span<const int32_t> tokens) {
 }
 
 template <typename T>
+// Appends n tokens starting at p (token `first` of sequence `index`) to out.
 void read_tokens(const char* p, size_t n, std::vector<int32_t>& out, const std::string& bin_path,
-                 uint64_t index) {
-  out.resize(n);
+                 uint64_t index, uint64_t first) {
   for (size_t k = 0; k < n; ++k) {
     T v;
     std::memcpy(&v, p + k * sizeof(T), sizeof(T));
     if constexpr (sizeof(T) > 4) {
       STRAND_CHECK(v >= std::numeric_limits<int32_t>::min() && v <= std::numeric_limits<int32_t>::max(),
-                   "{}: token {} of sequence {} ({}) does not fit in int32", bin_path, k, index,
+                   "{}: token {} of sequence {} ({}) does not fit in int32", bin_path, first + k, index,
                    static_cast<int64_t>(v));
     }
-    out[k] = static_cast<int32_t>(v);
+    out.push_back(static_cast<int32_t>(v));
   }
 }
 
@@ -297,33 +297,42 @@ IndexedDataset IndexedDataset::open(const std::string& prefix) {
 std::vector<int32_t> IndexedDataset::get(uint64_t i) const {
   STRAND_CHECK(i < size(), "{}: sequence {} out of range (the dataset has {})", prefix_, i, size());
   std::vector<int32_t> out;
-  const size_t n = static_cast<size_t>(lengths_[i]);
-  if (n == 0) return out;
-  const char* p = static_cast<const char*>(bin_.get()) + pointers_[i];
+  out.reserve(length(i));
+  read(i, 0, length(i), out);
+  return out;
+}
+
+void IndexedDataset::read(uint64_t i, uint64_t start, uint64_t count, std::vector<int32_t>& out) const {
+  STRAND_CHECK(i < size(), "{}: sequence {} out of range (the dataset has {})", prefix_, i, size());
+  STRAND_CHECK(start <= length(i) && count <= length(i) - start,
+               "{}: tokens [{}, {}) out of range for sequence {} of {} tokens", prefix_, start, start + count,
+               i, length(i));
+  const auto n = static_cast<size_t>(count);
+  if (n == 0) return;
+  const char* p = static_cast<const char*>(bin_.get()) + pointers_[i] + start * dtype_size(dtype_);
   const std::string bin_path = prefix_ + ".bin";
   switch (dtype_) {
     case DType::U8:
-      read_tokens<uint8_t>(p, n, out, bin_path, i);
+      read_tokens<uint8_t>(p, n, out, bin_path, i, start);
       break;
     case DType::I8:
-      read_tokens<int8_t>(p, n, out, bin_path, i);
+      read_tokens<int8_t>(p, n, out, bin_path, i, start);
       break;
     case DType::I16:
-      read_tokens<int16_t>(p, n, out, bin_path, i);
+      read_tokens<int16_t>(p, n, out, bin_path, i, start);
       break;
     case DType::U16:
-      read_tokens<uint16_t>(p, n, out, bin_path, i);
+      read_tokens<uint16_t>(p, n, out, bin_path, i, start);
       break;
     case DType::I32:
-      read_tokens<int32_t>(p, n, out, bin_path, i);
+      read_tokens<int32_t>(p, n, out, bin_path, i, start);
       break;
     case DType::I64:
-      read_tokens<int64_t>(p, n, out, bin_path, i);
+      read_tokens<int64_t>(p, n, out, bin_path, i, start);
       break;
     default:
       STRAND_ASSERT(false);
   }
-  return out;
 }
 
 uint64_t IndexedDataset::total_tokens() const {

@@ -65,6 +65,9 @@ class IndexedDataset {
   uint64_t length(uint64_t i) const { return static_cast<uint64_t>(lengths_[i]); }
   // Sequence i as int32 ids. Throws strand::Error for i >= size() or a value outside int32.
   std::vector<int32_t> get(uint64_t i) const;
+  // Appends tokens [start, start + count) of sequence i to out: a window of a genome-sized sequence without
+  // converting the rest of it.
+  void read(uint64_t i, uint64_t start, uint64_t count, std::vector<int32_t>& out) const;
   DType dtype() const { return dtype_; }
   uint64_t total_tokens() const;
   const std::string& prefix() const { return prefix_; }
