@@ -21,30 +21,6 @@ struct Dims {
   int64_t group() const { return heads / kv_heads; }
 };
 
-// Checks cu_seqlens (I32 [n+1], starts at 0, non-decreasing, ends at `tokens`) and returns, for every token,
-// the [begin, end) of its sequence.
-void sequence_bounds(const char* op, const Tensor& cu_seqlens, int64_t tokens, std::vector<int64_t>& begin,
-                     std::vector<int64_t>& end) {
-  ops_detail::check_cpu(op, {{"cu_seqlens", cu_seqlens}});
-  check_tensor(cu_seqlens, "cu_seqlens", DType::I32, {-1});
-  const int64_t n = cu_seqlens.numel() - 1;
-  STRAND_CHECK(n >= 0, "{}: cu_seqlens must have at least one entry", op);
-  const int32_t* c = cu_seqlens.data<int32_t>();
-  STRAND_CHECK(c[0] == 0, "{}: cu_seqlens[0] must be 0, got {}", op, c[0]);
-  for (int64_t s = 0; s < n; ++s)
-    STRAND_CHECK(c[s + 1] >= c[s],
-                 "{}: cu_seqlens must be non-decreasing: cu_seqlens[{}] = {} < cu_seqlens[{}] = {}", op,
-                 s + 1, c[s + 1], s, c[s]);
-  STRAND_CHECK(c[n] == tokens, "{}: cu_seqlens ends at {} but q has {} tokens", op, c[n], tokens);
-  begin.assign(static_cast<size_t>(tokens), 0);
-  end.assign(static_cast<size_t>(tokens), 0);
-  for (int64_t s = 0; s < n; ++s)
-    for (int64_t t = c[s]; t < c[s + 1]; ++t) {
-      begin[static_cast<size_t>(t)] = c[s];
-      end[static_cast<size_t>(t)] = c[s + 1];
-    }
-}
-
 // q [T, H, D]; k, v [T, Hkv, D], same dtype, H % Hkv == 0.
 Dims check_qkv(const char* op, const Tensor& q, const Tensor& k, const Tensor& v) {
   ops_detail::check_cpu(op, {{"q", q}, {"k", k}, {"v", v}});
@@ -64,30 +40,41 @@ Dims check_qkv(const char* op, const Tensor& q, const Tensor& k, const Tensor& v
   return d;
 }
 
-double softmax_scale(const char* op, const AttentionOptions& options, int64_t dim) {
-  STRAND_CHECK(std::isfinite(options.scale), "{}: scale must be finite, got {}", op, options.scale);
-  return options.scale == 0.0 ? 1.0 / std::sqrt(static_cast<double>(dim)) : options.scale;
-}
-
-// Keys visible to query token i: [begin, i] when causal, else the whole sequence.
-struct KeyRange {
-  const std::vector<int64_t>& begin;
-  const std::vector<int64_t>& end;
-  bool causal;
-};
-
 // One (sequence, key-value head) pair: its tokens [t0, t1) and the query heads of its group. Tasks touch
 // disjoint outputs, and each runs its loops in a fixed order, so results do not depend on the thread count.
 struct Task {
   int64_t t0, t1, g;
 };
 
-std::vector<Task> make_tasks(const std::vector<int64_t>& begin, const std::vector<int64_t>& end,
-                             int64_t kv_heads) {
+// The work of one call: tasks, the mask and the softmax scale.
+struct Plan {
   std::vector<Task> tasks;
-  for (size_t t = 0; t < begin.size(); t = static_cast<size_t>(end[t]))
-    for (int64_t g = 0; g < kv_heads; ++g) tasks.push_back({begin[t], end[t], g});
-  return tasks;
+  bool causal = true;
+  double scale = 0;
+};
+
+// Checks cu_seqlens (I32 [n+1], starts at 0, non-decreasing, ends at the token count) and the scale, and
+// lists the tasks: every non-empty sequence times every key-value head.
+Plan make_plan(const char* op, const Tensor& cu_seqlens, const Dims& d, const AttentionOptions& options) {
+  ops_detail::check_cpu(op, {{"cu_seqlens", cu_seqlens}});
+  check_tensor(cu_seqlens, "cu_seqlens", DType::I32, {-1});
+  const int64_t n = cu_seqlens.numel() - 1;
+  STRAND_CHECK(n >= 0, "{}: cu_seqlens must have at least one entry", op);
+  const int32_t* c = cu_seqlens.data<int32_t>();
+  STRAND_CHECK(c[0] == 0, "{}: cu_seqlens[0] must be 0, got {}", op, c[0]);
+  for (int64_t s = 0; s < n; ++s)
+    STRAND_CHECK(c[s + 1] >= c[s],
+                 "{}: cu_seqlens must be non-decreasing: cu_seqlens[{}] = {} < cu_seqlens[{}] = {}", op,
+                 s + 1, c[s + 1], s, c[s]);
+  STRAND_CHECK(c[n] == d.tokens, "{}: cu_seqlens ends at {} but q has {} tokens", op, c[n], d.tokens);
+  STRAND_CHECK(std::isfinite(options.scale), "{}: scale must be finite, got {}", op, options.scale);
+  Plan plan;
+  plan.causal = options.causal;
+  plan.scale = options.scale == 0.0 ? 1.0 / std::sqrt(static_cast<double>(d.dim)) : options.scale;
+  for (int64_t s = 0; s < n; ++s)
+    if (c[s + 1] > c[s])
+      for (int64_t g = 0; g < d.kv_heads; ++g) plan.tasks.push_back({c[s], c[s + 1], g});
+  return plan;
 }
 
 // Rows of a [L, stride] slab gathered into a contiguous transposed [D, L] copy, so the inner loops over keys
@@ -112,10 +99,10 @@ void scores_row(T* s, const T* a, const T* bt, int64_t n, int64_t rows, int64_t 
 }
 
 template <typename T>
-void forward_kernel(T* out, T* lse, const T* q, const T* k, const T* v, const Dims& d, const KeyRange& keys,
-                    T scale) {
+void forward_kernel(T* out, T* lse, const T* q, const T* k, const T* v, const Dims& d, const Plan& plan) {
   const int64_t H = d.heads, Hkv = d.kv_heads, D = d.dim, group = d.group();
-  const std::vector<Task> tasks = make_tasks(keys.begin, keys.end, Hkv);
+  const std::vector<Task>& tasks = plan.tasks;
+  const auto scale = static_cast<T>(plan.scale);
 #pragma omp parallel
   {
     std::vector<T> kt, p;
@@ -128,7 +115,7 @@ void forward_kernel(T* out, T* lse, const T* q, const T* k, const T* v, const Di
       for (int64_t h = task.g * group; h < (task.g + 1) * group; ++h) {
         for (int64_t i = 0; i < L; ++i) {
           const int64_t row = (task.t0 + i) * H + h;
-          const int64_t visible = keys.causal ? i + 1 : L;
+          const int64_t visible = plan.causal ? i + 1 : L;
           scores_row(p.data(), q + row * D, kt.data(), visible, L, D, scale);
           const T m = *std::max_element(p.begin(), p.begin() + visible);
           T l = 0;
@@ -152,9 +139,10 @@ void forward_kernel(T* out, T* lse, const T* q, const T* k, const T* v, const Di
 
 template <typename T>
 void backward_kernel(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* out,
-                     const T* lse, const Dims& d, const KeyRange& keys, T scale) {
+                     const T* lse, const Dims& d, const Plan& plan) {
   const int64_t H = d.heads, Hkv = d.kv_heads, D = d.dim, group = d.group();
-  const std::vector<Task> tasks = make_tasks(keys.begin, keys.end, Hkv);
+  const std::vector<Task>& tasks = plan.tasks;
+  const auto scale = static_cast<T>(plan.scale);
   // Per query row: P_ij = exp(S_ij - lse_i), dP_ij = dout_i . v_j, delta_i = dout_i . out_i (= sum_j P_ij
   // dP_ij), dS_ij = P_ij (dP_ij - delta_i); then dq_i = scale sum_j dS_ij k_j, dk_j += scale dS_ij q_i, dv_j
   // += P_ij dout_i.
@@ -174,7 +162,7 @@ void backward_kernel(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k,
       for (int64_t h = task.g * group; h < (task.g + 1) * group; ++h) {
         for (int64_t i = 0; i < L; ++i) {
           const int64_t row = (task.t0 + i) * H + h;
-          const int64_t visible = keys.causal ? i + 1 : L;
+          const int64_t visible = plan.causal ? i + 1 : L;
           const T* qi = q + row * D;
           const T* doi = dout + row * D;
           scores_row(p.data(), qi, kt.data(), visible, L, D, scale);
@@ -225,15 +213,11 @@ void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, co
   ops_detail::check_cpu(op, {{"out", out}, {"lse", lse}});
   check_tensor(out, "out", q.dtype(), {d.tokens, d.heads, d.dim});
   check_tensor(lse, "lse", q.dtype(), {d.tokens, d.heads});
-  std::vector<int64_t> begin, end;
-  sequence_bounds(op, cu_seqlens, d.tokens, begin, end);
-  const double scale = softmax_scale(op, options, d.dim);
-  const KeyRange keys{begin, end, options.causal};
+  const Plan plan = make_plan(op, cu_seqlens, d, options);
 
   ops_detail::dispatch_float(q.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
-    forward_kernel<T>(out.data<T>(), lse.data<T>(), q.data<T>(), k.data<T>(), v.data<T>(), d, keys,
-                      static_cast<T>(scale));
+    forward_kernel<T>(out.data<T>(), lse.data<T>(), q.data<T>(), k.data<T>(), v.data<T>(), d, plan);
   });
 }
 
@@ -250,16 +234,13 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
   if (dq.defined()) check_tensor(dq, "dq", q.dtype(), {d.tokens, d.heads, d.dim});
   if (dk.defined()) check_tensor(dk, "dk", q.dtype(), {d.tokens, d.kv_heads, d.dim});
   if (dv.defined()) check_tensor(dv, "dv", q.dtype(), {d.tokens, d.kv_heads, d.dim});
-  std::vector<int64_t> begin, end;
-  sequence_bounds(op, cu_seqlens, d.tokens, begin, end);
-  const double scale = softmax_scale(op, options, d.dim);
-  const KeyRange keys{begin, end, options.causal};
+  const Plan plan = make_plan(op, cu_seqlens, d, options);
 
   ops_detail::dispatch_float(q.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     backward_kernel<T>(dq.defined() ? dq.data<T>() : nullptr, dk.defined() ? dk.data<T>() : nullptr,
                        dv.defined() ? dv.data<T>() : nullptr, dout.data<T>(), q.data<T>(), k.data<T>(),
-                       v.data<T>(), out.data<T>(), lse.data<T>(), d, keys, static_cast<T>(scale));
+                       v.data<T>(), out.data<T>(), lse.data<T>(), d, plan);
   });
 }
 
