@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Checks run on the GPU machine: environment, golden files from transformers, the Hugging Face export round
-# trip, the embedded demo (trained, its TensorBoard events read back, its export loaded) and the GPU test binary. Run as `bash tools/gpu_checks.sh` (from any directory); results go to $OUT
-# (default: ./out at the repository root):
+# trip, the embedded demo (trained, its TensorBoard events read back, its export loaded), the GPU tests (every
+# CUDA op against the CPU, the golden models on CUDA) and the demo recipe's loss curve on CUDA against the CPU,
+# with checkpoints crossing between the two. Run as `bash tools/gpu_checks.sh` (from any directory); results go
+# to $OUT (default: ./out at the repository root):
 #
-#   env.log  golden.log  golden/<model>.safetensors  hf_export.log  demo.log  gpu_tests.log  summary.txt
+#   env.log  golden.log  golden/<model>.safetensors  hf_export.log  demo.log  gpu_tests.log  curves.log
+#   summary.txt
 #
-# (eight files, the most a device call returns). Every step runs even when an earlier one failed; the summary table
+# (golden/ only when the golden files are made; a device call returns at most eight files). Every step runs even when an earlier one failed; the summary table
 # comes last. Each step's time limit is capped so that the whole script ends within GPU_CHECKS_BUDGET seconds
 # (default 540). Exit status: 0 when no step failed, 1 otherwise.
 set -u
@@ -24,6 +27,7 @@ PY="${PYTHON:-python3}"
 BUDGET="${GPU_CHECKS_BUDGET:-540}"
 BUNDLE=/tmp/.device-bundle
 TESTS_BUNDLE=/tmp/.device-bundle-tests
+GOLDEN_BUNDLE=/tmp/.device-bundle-golden
 
 NAMES=()
 STATUS=()
@@ -141,31 +145,83 @@ else
 fi
 record "demo" "$st" "$fig"
 
-# ---- 4. GPU test binary -----------------------------------------------------------------------------------------
+# ---- 4. GPU tests: every CUDA op against the CPU reference, and the golden models on CUDA ------------------------
 LOG="$OUT/gpu_tests.log"
 : >"$LOG"
+# gtest_counts LOG: "passed P of T, failed F, skipped S" from the last gtest summary appended to LOG.
+gtest_counts() {
+  local total passed failed skipped
+  total="$(grep -E '^\[==========\] [0-9]+ tests? from .* ran' "$1" | tail -1 | grep -oE '[0-9]+' | head -1)"
+  passed="$(grep -E '^\[  PASSED  \] [0-9]+ tests?' "$1" | tail -1 | grep -oE '[0-9]+' | head -1)"
+  failed="$(grep -E '^\[  FAILED  \] [0-9]+ tests?' "$1" | tail -1 | grep -oE '[0-9]+' | head -1)"
+  skipped="$(grep -E '^\[  SKIPPED \] [0-9]+ tests?' "$1" | tail -1 | grep -oE '[0-9]+' | head -1)"
+  if [ -n "$total" ]; then
+    echo "passed ${passed:-0} of $total, failed ${failed:-0}, skipped ${skipped:-0}"
+  else
+    echo "no gtest summary (see gpu_tests.log)"
+  fi
+}
 if [ -f .device-bundle-tests.tar.xz ]; then
   rm -rf "$TESTS_BUNDLE"
   st=ok
   run_logged "$LOG" 120 tar xJf .device-bundle-tests.tar.xz -C /tmp &&
     run_logged "$LOG" 400 "$TESTS_BUNDLE/run" --gtest_brief=1 ||
     st=FAIL
-  total="$(grep -E '^\[==========\] [0-9]+ tests? from .* ran' "$LOG" | tail -1 | grep -oE '[0-9]+' | head -1)"
-  passed="$(grep -E '^\[  PASSED  \] [0-9]+ tests?' "$LOG" | tail -1 | grep -oE '[0-9]+' | head -1)"
-  failed="$(grep -E '^\[  FAILED  \] [0-9]+ tests?' "$LOG" | tail -1 | grep -oE '[0-9]+' | head -1)"
-  skipped="$(grep -E '^\[  SKIPPED \] [0-9]+ tests?' "$LOG" | tail -1 | grep -oE '[0-9]+' | head -1)"
-  if [ -n "$total" ]; then
-    fig="passed ${passed:-0} of $total, failed ${failed:-0}, skipped ${skipped:-0}"
-  else
-    fig="no gtest summary (see gpu_tests.log)"
-  fi
+  fig="$(gtest_counts "$LOG")"
 else
   st=skipped
   fig="no .device-bundle-tests.tar.xz"
 fi
-record "gpu-tests" "$st" "$fig"
+record "cuda-ops" "$st" "$fig"
 
-# ---- 5. summary ---------------------------------------------------------------------------------------------------
+if [ -f .device-bundle-golden.tar.xz ]; then
+  rm -rf "$GOLDEN_BUNDLE"
+  st=ok
+  echo "=== golden models" >>"$LOG"
+  run_logged "$LOG" 120 tar xJf .device-bundle-golden.tar.xz -C /tmp &&
+    STRAND_TEST_DATA="$ROOT/tests" run_logged "$LOG" 300 "$GOLDEN_BUNDLE/run" ||
+    st=FAIL
+  fig="$(grep -E ' on cuda: ' "$LOG" | sed -E 's/ on cuda:/:/; s/, loss [0-9.]+ vs [0-9.]+//; s/ \(.*\)$//' | paste -sd';' - | sed 's/;/; /g')"
+else
+  st=skipped
+  fig="no .device-bundle-golden.tar.xz"
+fi
+record "cuda-golden" "$st" "${fig:-no figures (see gpu_tests.log)}"
+
+# ---- 5. the demo recipe for 300 steps on CUDA against the CPU, and checkpoints crossing devices -----------------
+LOG="$OUT/curves.log"
+: >"$LOG"
+if [ -x "$BUNDLE/run" ]; then
+  rm -rf /tmp/curve_cpu /tmp/curve_cuda /tmp/cross_gpu_cpu /tmp/cross_cpu_gpu
+  common=(--config-name llama_demo train.max_steps=300 checkpoint.save_every=0 export.hf=false run.tensorboard=false)
+  st=ok
+  run_logged "$LOG" 240 "$BUNDLE/run" train "${common[@]}" run.dir=/tmp/curve_cpu &&
+    run_logged "$LOG" 240 "$BUNDLE/run" train "${common[@]}" run.dir=/tmp/curve_cuda train.device=cuda &&
+    run_logged "$LOG" 30 "$PY" tools/compare_curves.py /tmp/curve_cpu/metrics.jsonl /tmp/curve_cuda/metrics.jsonl ||
+    st=FAIL
+  fig="$(grep -E '^curves: ' "$LOG" | tail -1 | sed 's/^curves: //')"
+  # A GPU checkpoint resumed on the CPU, and a CPU one on the GPU: the joined curves match the CPU run too.
+  cross=ok
+  run_logged "$LOG" 240 "$BUNDLE/run" train "${common[@]}" run.dir=/tmp/cross_gpu_cpu train.device=cuda \
+    train.stop_at_step=150 &&
+    run_logged "$LOG" 240 "$BUNDLE/run" train "${common[@]}" run.dir=/tmp/cross_gpu_cpu checkpoint.resume=true &&
+    run_logged "$LOG" 30 "$PY" tools/compare_curves.py /tmp/curve_cpu/metrics.jsonl \
+      /tmp/cross_gpu_cpu/metrics.jsonl &&
+    run_logged "$LOG" 240 "$BUNDLE/run" train "${common[@]}" run.dir=/tmp/cross_cpu_gpu train.stop_at_step=150 &&
+    run_logged "$LOG" 240 "$BUNDLE/run" train "${common[@]}" run.dir=/tmp/cross_cpu_gpu train.device=cuda \
+      checkpoint.resume=true &&
+    run_logged "$LOG" 30 "$PY" tools/compare_curves.py /tmp/curve_cpu/metrics.jsonl \
+      /tmp/cross_cpu_gpu/metrics.jsonl ||
+    cross=FAIL
+  [ "$cross" = FAIL ] && st=FAIL
+  fig="${fig:-no comparison}; cuda->cpu and cpu->cuda resumes: $cross"
+else
+  st=skipped
+  fig="no strand bundle"
+fi
+record "curves" "$st" "$fig"
+
+# ---- 6. summary ---------------------------------------------------------------------------------------------------
 {
   echo
   echo "gpu_checks summary ($SECONDS s)"

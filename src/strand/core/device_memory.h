@@ -14,4 +14,10 @@ void device_free(Device device, void* ptr);
 // Copies bytes between any two devices (host included); synchronous.
 void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
 
+// Bytes of GPU memory strand holds through device_alloc now, and the most it held since the last reset: the
+// figure comparable to PyTorch's max_memory_allocated (the CUDA context and library handles excluded).
+size_t cuda_allocated_bytes();
+size_t cuda_peak_allocated_bytes();
+void reset_cuda_peak_allocated_bytes();
+
 }  // namespace strand

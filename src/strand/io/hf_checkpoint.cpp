@@ -25,7 +25,7 @@ void load_parameters(const nn::ParameterList& params, const TensorStore& store,
                  store.path(), p->name, info.shape.str(), p->value.shape().str());
     STRAND_CHECK(dtype_is_float(info.dtype), "{}: tensor '{}' has dtype {}, expected a float type",
                  store.path(), p->name, dtype_name(info.dtype));
-    p->value.copy_from(store.read(p->name));
+    nn::assign(*p, store.read(p->name));
     taken.insert(p->name);
   }
   for (const std::string& name : store.names())
@@ -33,10 +33,10 @@ void load_parameters(const nn::ParameterList& params, const TensorStore& store,
                  "{}: unexpected tensor '{}' (not a parameter of this model)", store.path(), printable(name));
 }
 
-std::unique_ptr<LlamaModel> load_hf_llama(const std::string& dir, DType dtype) {
+std::unique_ptr<LlamaModel> load_hf_llama(const std::string& dir, const nn::Placement& placement) {
   const LlamaConfig config =
       llama_config_from_hf(read_hf_config(dir), (fs::path(dir) / "config.json").string());
-  auto model = std::make_unique<LlamaModel>(config, dtype);
+  auto model = std::make_unique<LlamaModel>(config, placement);
   const TensorStore store = TensorStore::open(dir);
   load_parameters(model->parameters(), store, [&](const std::string& name) {
     // Older exports carry the rotary table as a buffer, and tied checkpoints sometimes keep a copy of the
@@ -53,7 +53,8 @@ void save_hf_llama(LlamaModel& model, const std::string& dir, DType weights_dtyp
   fs::create_directories(dir, ec);
   STRAND_CHECK(!ec, "{}: cannot create directory: {}", dir, ec.message());
   std::vector<NamedTensor> tensors;
-  for (nn::Parameter* p : model.parameters()) tensors.push_back({p->name, p->value.to(weights_dtype)});
+  for (nn::Parameter* p : model.parameters())
+    tensors.push_back({p->name, p->value.to(Device::cpu()).to(weights_dtype)});
   save_tensor_store(dir, tensors, {{"format", "pt"}});
   write_file_atomic((fs::path(dir) / "config.json").string(),
                     llama_config_to_hf(model.config(), weights_dtype).dump(2) + "\n");

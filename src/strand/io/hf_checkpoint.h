@@ -18,8 +18,9 @@ namespace strand::io {
 void load_parameters(const nn::ParameterList& params, const TensorStore& store,
                      const std::function<bool(const std::string&)>& ignorable);
 
-// Reads DIR/config.json (model_type "llama") and the weights next to it.
-std::unique_ptr<LlamaModel> load_hf_llama(const std::string& dir, DType dtype = DType::F32);
+// Reads DIR/config.json (model_type "llama") and the weights next to it, into a model placed as asked.
+std::unique_ptr<LlamaModel> load_hf_llama(const std::string& dir,
+                                          const nn::Placement& placement = DType::F32);
 
 // Writes DIR/config.json and DIR/model.safetensors (weights converted to `weights_dtype`; a tied LM head is
 // not written, as transformers does). DIR is created if missing.

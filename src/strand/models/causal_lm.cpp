@@ -1,5 +1,7 @@
 #include "strand/models/causal_lm.h"
 
+#include "strand/ops/precision.h"
+
 namespace strand {
 
 LMBatch LMBatch::from_sequences(const std::vector<std::vector<int32_t>>& sequences) {
@@ -37,18 +39,49 @@ LMBatch LMBatch::from_packed(const Tensor& tokens, const Tensor& cu_seqlens) {
   return from_sequences(seqs);
 }
 
-LossResult lm_loss(CausalLM& model, Arena& arena, const LMBatch& batch, double grad_normaliser) {
-  LossResult r;
-  r.logits = model.forward(arena, batch.tokens, batch.layout);
+LMBatch LMBatch::to(Device device, DType weight_dtype, int64_t vocab_size) const {
+  const int32_t* t = tokens.data<int32_t>();
+  for (int64_t i = 0; i < tokens.numel(); ++i)
+    STRAND_CHECK(t[i] >= 0 && t[i] < vocab_size, "token {} at position {} is outside the vocabulary [0, {})",
+                 t[i], i, vocab_size);
+  const int32_t* l = labels.data<int32_t>();
+  for (int64_t i = 0; i < labels.numel(); ++i)
+    STRAND_CHECK(l[i] == kIgnoreIndex || (l[i] >= 0 && l[i] < vocab_size),
+                 "label {} at position {} is outside the vocabulary [0, {})", l[i], i, vocab_size);
+  LMBatch b;
+  b.tokens = tokens.to(device);
+  b.labels = labels.to(device);
+  if (loss_weights.defined())
+    b.loss_weights =
+        (loss_weights.dtype() == weight_dtype ? loss_weights : loss_weights.to(weight_dtype)).to(device);
+  b.layout = layout.to(device);
+  return b;
+}
+
+Tensor lm_loss_accumulate(CausalLM& model, Arena& arena, const LMBatch& batch, double grad_normaliser,
+                          const Tensor& sums) {
+  const Tensor logits = model.forward(arena, batch.tokens, batch.layout);
   const int64_t tokens = batch.tokens.numel();
-  Tensor losses = Tensor::from_arena(arena, {tokens}, model.dtype());
-  Tensor lse = Tensor::from_arena(arena, {tokens}, model.dtype());
-  r.sums = cross_entropy_forward(losses, lse, r.logits, batch.labels, batch.loss_weights);
+  const DType stats = statistics_dtype(logits);
+  const Tensor losses = Tensor::from_arena(arena, {tokens}, stats);
+  const Tensor lse = Tensor::from_arena(arena, {tokens}, stats);
+  cross_entropy_forward(losses, lse, sums, logits, batch.labels, batch.loss_weights);
   if (grad_normaliser > 0) {
-    Tensor dlogits = Tensor::from_arena(arena, r.logits.shape(), model.dtype());
-    cross_entropy_backward(dlogits, r.logits, batch.labels, batch.loss_weights, lse, 1.0 / grad_normaliser);
+    const Tensor dlogits = Tensor::from_arena(arena, logits.shape(), logits.dtype());
+    cross_entropy_backward(dlogits, logits, batch.labels, batch.loss_weights, lse, 1.0 / grad_normaliser);
     model.backward(arena, dlogits);
   }
+  return logits;
+}
+
+LossResult lm_loss(CausalLM& model, Arena& arena, const LMBatch& batch, double grad_normaliser) {
+  const Tensor sums = Tensor::zeros({3}, DType::F64, model.device());
+  LossResult r;
+  r.logits = lm_loss_accumulate(model, arena, batch, grad_normaliser, sums);
+  const Tensor host = sums.to(Device::cpu());
+  r.sums.loss_sum = host.data<double>()[0];
+  r.sums.weight_sum = host.data<double>()[1];
+  r.sums.tokens = static_cast<int64_t>(host.data<double>()[2]);
   return r;
 }
 

@@ -24,6 +24,9 @@ struct LMBatch {
   SeqLayout layout;
 
   static LMBatch from_sequences(const std::vector<std::vector<int32_t>>& sequences);
+  // A copy on `device`, loss weights as `weight_dtype` (the statistics dtype of the model's activations).
+  // Checks every token against the vocabulary first: device kernels trust their indices.
+  LMBatch to(Device device, DType weight_dtype, int64_t vocab_size) const;
   // From packed tokens and cu_seqlens (I32 or I64 on input), labels shifted inside each sequence.
   static LMBatch from_packed(const Tensor& tokens, const Tensor& cu_seqlens);
 };
@@ -39,7 +42,8 @@ class CausalLM {
   // Every trainable parameter, each once (a tied weight appears under its owner's name only).
   virtual nn::ParameterList parameters() = 0;
   virtual int64_t vocab_size() const = 0;
-  virtual DType dtype() const = 0;
+  virtual DType dtype() const = 0;  // of activations and logits
+  virtual Device device() const = 0;
 
   // Incremental decoding of ONE sequence (infer/kv_cache.h): tokens [t] I32 continue the sequence whose
   // first cache.length() tokens are cached -> logits [t, V] in the arena; appends the tokens to the cache.
@@ -58,7 +62,13 @@ struct LossResult {
 };
 
 // Forward plus cross-entropy. If grad_normaliser > 0, also runs the backward of loss_sum / grad_normaliser
-// (pass the weight sum of the whole global batch when accumulating micro-batches).
+// (pass the weight sum of the whole global batch when accumulating micro-batches). The batch must be on the
+// model's device.
 LossResult lm_loss(CausalLM& model, Arena& arena, const LMBatch& batch, double grad_normaliser = 0.0);
+
+// The same, adding the loss sums to `sums` (F64 [3] on the model's device: loss_sum, weight_sum, tokens)
+// instead of reading them back, so a GPU step runs without synchronising. Returns the logits.
+Tensor lm_loss_accumulate(CausalLM& model, Arena& arena, const LMBatch& batch, double grad_normaliser,
+                          const Tensor& sums);
 
 }  // namespace strand

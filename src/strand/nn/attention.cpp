@@ -2,15 +2,16 @@
 
 #include "strand/ops/decode_attention.h"
 #include "strand/ops/elementwise.h"
+#include "strand/ops/precision.h"
 
 namespace strand::nn {
 
-Attention::Attention(const std::string& prefix, const AttentionConfig& c, DType dtype)
+Attention::Attention(const std::string& prefix, const AttentionConfig& c, const Placement& placement)
     : config_(c),
-      q_proj_(prefix + ".q_proj", c.hidden, c.heads * c.head_dim, c.bias, dtype),
-      k_proj_(prefix + ".k_proj", c.hidden, c.kv_heads * c.head_dim, c.bias, dtype),
-      v_proj_(prefix + ".v_proj", c.hidden, c.kv_heads * c.head_dim, c.bias, dtype),
-      o_proj_(prefix + ".o_proj", c.heads * c.head_dim, c.hidden, c.bias, dtype) {
+      q_proj_(prefix + ".q_proj", c.hidden, c.heads * c.head_dim, c.bias, placement),
+      k_proj_(prefix + ".k_proj", c.hidden, c.kv_heads * c.head_dim, c.bias, placement),
+      v_proj_(prefix + ".v_proj", c.hidden, c.kv_heads * c.head_dim, c.bias, placement),
+      o_proj_(prefix + ".o_proj", c.heads * c.head_dim, c.hidden, c.bias, placement) {
   STRAND_CHECK(c.heads > 0 && c.kv_heads > 0 && c.heads % c.kv_heads == 0,
                "attention heads ({}) must be a positive multiple of key-value heads ({})", c.heads,
                c.kv_heads);
@@ -20,7 +21,7 @@ Attention::Attention(const std::string& prefix, const AttentionConfig& c, DType 
   }
 }
 
-Tensor Attention::forward(Arena& arena, const Tensor& x, const SeqLayout& layout) {
+Tensor Attention::forward(Arena& arena, const Tensor& x, const SeqLayout& layout, const Tensor& residual) {
   const int64_t tokens = x.size(0);
   const int64_t h = config_.heads, hkv = config_.kv_heads, d = config_.head_dim;
   layout_ = layout;
@@ -32,9 +33,9 @@ Tensor Attention::forward(Arena& arena, const Tensor& x, const SeqLayout& layout
     rope_forward(k_, k_, layout.positions, inv_freq_);
   }
   out_ = Tensor::from_arena(arena, {tokens, h, d}, x.dtype());
-  lse_ = Tensor::from_arena(arena, {tokens, h}, x.dtype());
-  attention_forward(out_, lse_, q_, k_, v_, layout.cu_seqlens, {config_.causal, config_.softmax_scale});
-  return o_proj_.forward(arena, out_.view({tokens, h * d}));
+  lse_ = Tensor::from_arena(arena, {tokens, h}, statistics_dtype(x));
+  attention_forward(out_, lse_, q_, k_, v_, layout.cu_seqlens, options());
+  return o_proj_.forward(arena, out_.view({tokens, h * d}), residual);
 }
 
 Tensor Attention::backward(Arena& arena, const Tensor& dy) {
@@ -44,8 +45,7 @@ Tensor Attention::backward(Arena& arena, const Tensor& dy) {
   Tensor dq = Tensor::from_arena(arena, {tokens, h, d}, dy.dtype());
   Tensor dk = Tensor::from_arena(arena, {tokens, hkv, d}, dy.dtype());
   Tensor dv = Tensor::from_arena(arena, {tokens, hkv, d}, dy.dtype());
-  attention_backward(dq, dk, dv, dout, q_, k_, v_, out_, lse_, layout_.cu_seqlens,
-                     {config_.causal, config_.softmax_scale});
+  attention_backward(dq, dk, dv, dout, q_, k_, v_, out_, lse_, layout_.cu_seqlens, options());
   if (config_.rotary) {
     rope_backward(dq, dq, layout_.positions, inv_freq_);
     rope_backward(dk, dk, layout_.positions, inv_freq_);
@@ -80,6 +80,14 @@ Tensor Attention::forward_cached(Arena& arena, const Tensor& x, const Tensor& k_
   decode_attention_forward(out, Tensor(), q, k_cache.narrow(0, 0, past + tokens),
                            v_cache.narrow(0, 0, past + tokens), {true, config_.softmax_scale});
   return o_proj_.forward(arena, out.view({tokens, h * d}));
+}
+
+AttentionOptions Attention::options() const {
+  AttentionOptions o;
+  o.causal = config_.causal;
+  o.scale = config_.softmax_scale;
+  o.max_seqlen = layout_.max_seqlen;
+  return o;
 }
 
 void Attention::collect(ParameterList& out) {

@@ -27,9 +27,10 @@ struct AttentionConfig {
 
 class Attention {
  public:
-  Attention(const std::string& prefix, const AttentionConfig& config, DType dtype);
-  // x [T, hidden] -> [T, hidden]; saves what the backward needs in the arena.
-  Tensor forward(Arena& arena, const Tensor& x, const SeqLayout& layout);
+  Attention(const std::string& prefix, const AttentionConfig& config, const Placement& placement);
+  // x [T, hidden] -> [T, hidden], plus residual when given (added by the output projection); saves what the
+  // backward needs in the arena.
+  Tensor forward(Arena& arena, const Tensor& x, const SeqLayout& layout, const Tensor& residual = Tensor());
   // dy [T, hidden] -> dx [T, hidden]; accumulates parameter gradients.
   Tensor backward(Arena& arena, const Tensor& dy);
   void collect(ParameterList& out);
@@ -43,6 +44,8 @@ class Attention {
                         int64_t past);
 
  private:
+  AttentionOptions options() const;  // of the layout of the last forward
+
   AttentionConfig config_;
   Linear q_proj_, k_proj_, v_proj_, o_proj_;
   std::vector<double> inv_freq_;

@@ -9,7 +9,8 @@ namespace strand::nn {
 
 class Embedding {
  public:
-  Embedding(const std::string& prefix, int64_t vocab, int64_t width, int64_t padding_idx, DType dtype);
+  Embedding(const std::string& prefix, int64_t vocab, int64_t width, int64_t padding_idx,
+            const Placement& placement);
   // tokens [T] I32 -> [T, C]; tokens must stay valid until backward.
   Tensor forward(Arena& arena, const Tensor& tokens);
   void backward(const Tensor& dy);

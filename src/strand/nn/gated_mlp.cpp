@@ -5,17 +5,17 @@
 
 namespace strand::nn {
 
-GatedMLP::GatedMLP(const std::string& prefix, int64_t hidden, int64_t ffn, DType dtype)
-    : gate_proj_(prefix + ".gate_proj", hidden, ffn, false, dtype),
-      up_proj_(prefix + ".up_proj", hidden, ffn, false, dtype),
-      down_proj_(prefix + ".down_proj", ffn, hidden, false, dtype) {}
+GatedMLP::GatedMLP(const std::string& prefix, int64_t hidden, int64_t ffn, const Placement& placement)
+    : gate_proj_(prefix + ".gate_proj", hidden, ffn, false, placement),
+      up_proj_(prefix + ".up_proj", hidden, ffn, false, placement),
+      down_proj_(prefix + ".down_proj", ffn, hidden, false, placement) {}
 
-Tensor GatedMLP::forward(Arena& arena, const Tensor& x) {
+Tensor GatedMLP::forward(Arena& arena, const Tensor& x, const Tensor& residual) {
   gate_ = gate_proj_.forward(arena, x);
   up_ = up_proj_.forward(arena, x);
   Tensor act = Tensor::from_arena(arena, gate_.shape(), gate_.dtype());
   swiglu_forward(act, gate_, up_);
-  return down_proj_.forward(arena, act);
+  return down_proj_.forward(arena, act, residual);
 }
 
 Tensor GatedMLP::backward(Arena& arena, const Tensor& dy) {

@@ -9,8 +9,9 @@ namespace strand::nn {
 
 class GatedMLP {
  public:
-  GatedMLP(const std::string& prefix, int64_t hidden, int64_t ffn, DType dtype);
-  Tensor forward(Arena& arena, const Tensor& x);  // [T, hidden] -> [T, hidden]
+  GatedMLP(const std::string& prefix, int64_t hidden, int64_t ffn, const Placement& placement);
+  // [T, hidden] -> [T, hidden], plus residual when given (added by the down projection).
+  Tensor forward(Arena& arena, const Tensor& x, const Tensor& residual = Tensor());
   Tensor backward(Arena& arena, const Tensor& dy);
   void collect(ParameterList& out);
 

@@ -4,25 +4,25 @@
 
 namespace strand::nn {
 
-Linear::Linear(const std::string& prefix, int64_t in, int64_t out, bool bias, DType dtype)
-    : weight_(std::in_place, prefix + ".weight", Shape{out, in}, dtype, true) {
-  if (bias) bias_.emplace(prefix + ".bias", Shape{out}, dtype, false);
+Linear::Linear(const std::string& prefix, int64_t in, int64_t out, bool bias, const Placement& placement)
+    : weight_(std::in_place, prefix + ".weight", Shape{out, in}, placement, true) {
+  if (bias) bias_.emplace(prefix + ".bias", Shape{out}, placement, false);
 }
 
 Linear::Linear(Parameter& tied) : tied_(&tied) {}
 
-Tensor Linear::forward(Arena& arena, const Tensor& x) {
+Tensor Linear::forward(Arena& arena, const Tensor& x, const Tensor& residual) {
   Parameter& w = weight();
   input_ = x;
-  Tensor y = Tensor::from_arena(arena, {x.size(0), w.value.size(0)}, w.value.dtype());
-  linear_forward(y, x, w.value, bias_ ? bias_->value : Tensor());
+  Tensor y = Tensor::from_arena(arena, {x.size(0), w.value.size(0)}, x.dtype());
+  linear_forward(y, x, w.weight(), bias_ ? bias_->weight() : Tensor(), residual);
   return y;
 }
 
 Tensor Linear::backward(Arena& arena, const Tensor& dy, bool need_dx) {
   Parameter& w = weight();
   Tensor dx = need_dx ? Tensor::from_arena(arena, input_.shape(), input_.dtype()) : Tensor();
-  linear_backward(dx, w.grad, bias_ ? bias_->grad : Tensor(), dy, input_, w.value);
+  linear_backward(dx, w.grad, bias_ ? bias_->grad : Tensor(), dy, input_, w.weight());
   return dx;
 }
 

@@ -11,13 +11,14 @@ namespace strand::nn {
 class Linear {
  public:
   // Owns weight [out, in] named `prefix.weight` and, if `bias`, bias [out] named `prefix.bias` (not decayed).
-  Linear(const std::string& prefix, int64_t in, int64_t out, bool bias, DType dtype);
+  Linear(const std::string& prefix, int64_t in, int64_t out, bool bias, const Placement& placement);
   // Reads another module's weight [out, in] (a tied LM head) and owns no parameter; gradients accumulate into
   // it. REQUIRES: `tied` outlives this module and does not move.
   explicit Linear(Parameter& tied);
 
-  // x [T, in] -> y [T, out] from the arena. x must stay valid until backward.
-  Tensor forward(Arena& arena, const Tensor& x);
+  // x [T, in] -> y [T, out] from the arena, plus residual [T, out] when given (a block's skip connection,
+  // added by the same product). x must stay valid until backward.
+  Tensor forward(Arena& arena, const Tensor& x, const Tensor& residual = Tensor());
   // dy [T, out] -> dx [T, in] from the arena (undefined if !need_dx); accumulates weight/bias gradients.
   Tensor backward(Arena& arena, const Tensor& dy, bool need_dx = true);
 

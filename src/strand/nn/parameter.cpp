@@ -1,14 +1,34 @@
 #include "strand/nn/parameter.h"
 
+#include "strand/core/device_memory.h"
 #include "strand/core/philox.h"
+#include "strand/ops/elementwise.h"
 
 namespace strand::nn {
 
-Parameter::Parameter(std::string parameter_name, const Shape& shape, DType dtype, bool weight_decay)
+Placement Placement::cuda(DType compute_dtype) {
+  Placement p(DType::F32);
+  p.device = Device::cuda();
+  p.compute = compute_dtype;
+  return p;
+}
+
+Parameter::Parameter(std::string parameter_name, const Shape& shape, const Placement& placement,
+                     bool weight_decay)
     : name(std::move(parameter_name)),
-      value(Tensor::empty(shape, dtype)),
-      grad(Tensor::zeros(shape, dtype)),
-      decay(weight_decay) {}
+      value(Tensor::empty(shape, placement.master, placement.device)),
+      grad(Tensor::zeros(shape, placement.master, placement.device)),
+      decay(weight_decay) {
+  if (placement.has_compute_copy()) compute = Tensor::empty(shape, placement.compute, placement.device);
+}
+
+void assign(Parameter& p, const Tensor& src) {
+  STRAND_CHECK(src.shape() == p.value.shape(), "parameter {}: cannot assign {} to shape {}", p.name,
+               src.str(), p.value.shape().str());
+  const Tensor host = src.is_cpu() ? src : src.to(Device::cpu());
+  p.value.copy_from(host.dtype() == p.value.dtype() ? host : host.to(p.value.dtype()));
+  refresh_compute({&p});
+}
 
 void init_normal(Parameter& p, uint64_t seed, uint64_t stream, double std) {
   Tensor draw = Tensor::empty(p.value.shape(), DType::F64);
@@ -16,15 +36,22 @@ void init_normal(Parameter& p, uint64_t seed, uint64_t stream, double std) {
   const int64_t n = draw.numel();
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) d[i] = std * philox_normal(seed, stream, static_cast<uint64_t>(i));
-  p.value.copy_from(draw);
+  assign(p, draw);
 }
 
 void init_constant(Parameter& p, double value) {
-  p.value.fill(value);
+  Tensor host = Tensor::empty(p.value.shape(), p.value.dtype());
+  host.fill(value);
+  assign(p, host);
+}
+
+void refresh_compute(const ParameterList& params) {
+  for (Parameter* p : params)
+    if (p->compute.defined()) convert(p->compute, p->value);
 }
 
 void zero_grads(const ParameterList& params) {
-  for (Parameter* p : params) p->grad.fill(0.0);
+  for (Parameter* p : params) zero(p->grad);
 }
 
 }  // namespace strand::nn

@@ -8,10 +8,12 @@ namespace strand::nn {
 
 class RMSNorm {
  public:
-  RMSNorm(const std::string& prefix, int64_t width, double eps, DType dtype);
+  RMSNorm(const std::string& prefix, int64_t width, double eps, const Placement& placement);
   // x [T, C] -> y [T, C]; x must stay valid until backward.
   Tensor forward(Arena& arena, const Tensor& x);
-  Tensor backward(Arena& arena, const Tensor& dy);
+  // dy -> dx, plus dresidual when given (the gradient reaching x through a skip connection, summed in by the
+  // same pass).
+  Tensor backward(Arena& arena, const Tensor& dy, const Tensor& dresidual = Tensor());
   void collect(ParameterList& out) { out.push_back(&weight_); }
 
  private:

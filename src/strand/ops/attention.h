@@ -13,7 +13,9 @@ namespace strand {
 
 struct AttentionOptions {
   bool causal = true;
-  double scale = 0.0;  // softmax scale; 0 means 1/sqrt(D)
+  double scale = 0.0;      // softmax scale; 0 means 1/sqrt(D)
+  int64_t max_seqlen = 0;  // longest sequence of cu_seqlens; required for CUDA tensors (whose cu_seqlens the
+                           // host cannot read without a synchronisation), ignored on the CPU
 };
 
 // out, q [T, H, D]; k, v [T, Hkv, D] with H % Hkv == 0; cu_seqlens [n+1] I32.

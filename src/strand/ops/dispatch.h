@@ -1,4 +1,10 @@
-// Internal: runs a templated kernel for the float dtype of the op's tensors.
+// Internal: argument checks shared by the ops' entry points, and the CPU kernels' dtype dispatch.
+//
+// Every entry point (ops/*.cpp) checks its arguments here, then runs the CPU reference (ops/cpu/) or the CUDA
+// launcher (ops/cuda/) for the device its tensors are on. Dtype rules by device:
+//   CPU:  every float tensor of an op has one dtype, F32 (the reference) or F64 (gradient checks);
+//   CUDA: activations and weight compute copies ("act") are F32 or BF16; statistics (rstd, lse, losses) and
+//         parameter gradients are F32.
 #pragma once
 
 #include "strand/core/tensor.h"
@@ -27,13 +33,19 @@ struct Arg {
   const Tensor& tensor;
 };
 
-// The CUDA implementations arrive with the CUDA backend; until then a device tensor is a clear error.
-// Undefined (optional, absent) tensors pass.
-inline void check_cpu(const char* op, std::initializer_list<Arg> args) {
-  for (const Arg& a : args)
-    STRAND_CHECK(!a.tensor.defined() || a.tensor.is_cpu(),
-                 "{}: {} is on {}, but only the CPU implementation exists", op, a.name,
-                 a.tensor.device().str());
-}
+// The device every defined argument is on; an argument on another device is an error naming it.
+Device common_device(const char* op, std::initializer_list<Arg> args);
+
+// An activation (or weight) tensor: defined, contiguous, of `shape` (-1 matches any extent) and of a float
+// dtype the device computes in (CPU: F32 or F64; CUDA: F32 or BF16).
+void check_act(const Tensor& t, const char* name, const Shape& shape);
+
+// The dtype of statistics and parameter gradients that go with activations `act`: act itself on the CPU,
+// F32 on CUDA.
+DType stat_dtype(const Tensor& act);
+
+// Thrown from the CUDA branch of an entry point in a build without CUDA (unreachable: such a build cannot
+// allocate CUDA tensors).
+[[noreturn]] void no_cuda(const char* op);
 
 }  // namespace strand::ops_detail

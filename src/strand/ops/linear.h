@@ -5,8 +5,10 @@
 
 namespace strand {
 
-// y [T, N] = x [T, K] @ w [N, K]^T + b [N]   (b optional)
-void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b);
+// y [T, N] = x [T, K] @ w [N, K]^T + b [N] + residual [T, N]   (b and residual optional; the residual add
+// of a pre-norm block fused into the product)
+void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b,
+                    const Tensor& residual = Tensor());
 
 // dx [T, K]  = dy @ w                (assigned; skipped if dx is undefined)
 // dw [N, K] += dy^T @ x

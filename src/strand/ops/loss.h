@@ -24,6 +24,11 @@ LossSums cross_entropy_forward(const Tensor& losses, const Tensor& lse, const Te
                                const Tensor& labels, const Tensor& weights,
                                int32_t ignore_index = kIgnoreIndex);
 
+// The same, adding the sums to sums [3] F64 (loss_sum, weight_sum, tokens) on the logits' device instead of
+// returning them, so a GPU step needs no synchronisation.
+void cross_entropy_forward(const Tensor& losses, const Tensor& lse, const Tensor& sums, const Tensor& logits,
+                           const Tensor& labels, const Tensor& weights, int32_t ignore_index = kIgnoreIndex);
+
 // dlogits [T, V] (assigned) = scale * w_t * (softmax(logits_t) - onehot(label_t)); zero rows where ignored.
 void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const Tensor& labels,
                             const Tensor& weights, const Tensor& lse, double scale,

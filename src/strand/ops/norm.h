@@ -9,9 +9,10 @@ namespace strand {
 // RMSNorm (Llama): y = w * x * rstd,  rstd [T] = 1 / sqrt(mean(x^2) + eps)   (rstd saved for backward)
 // x, y [T, C]; w [C]
 void rmsnorm_forward(const Tensor& y, const Tensor& rstd, const Tensor& x, const Tensor& w, double eps);
-// dx (assigned), dw (+=)
+// dx (assigned) = the norm's input gradient + dresidual (optional: the gradient reaching x through a residual
+// connection, summed in by the same pass); dw (+=)
 void rmsnorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w,
-                      const Tensor& rstd);
+                      const Tensor& rstd, const Tensor& dresidual = Tensor());
 
 // LayerNorm (ESM-2): y = (x - mean) * rstd * w + b, rstd = 1 / sqrt(var + eps), biased variance.
 // x, y [T, C]; w, b [C]; mean, rstd [T] saved.

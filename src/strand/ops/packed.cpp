@@ -36,9 +36,19 @@ SeqLayout SeqLayout::from_cu_seqlens(const Tensor& cu_seqlens) {
   return s;
 }
 
+SeqLayout SeqLayout::to(Device device) const {
+  SeqLayout s = *this;
+  s.cu_seqlens = cu_seqlens.to(device);
+  s.positions = positions.to(device);
+  return s;
+}
+
 void SeqLayout::validate() const {
   check_tensor(cu_seqlens, "cu_seqlens", DType::I32, {-1});
   check_tensor(positions, "positions", DType::I32, {-1});
+  STRAND_CHECK(cu_seqlens.device() == positions.device(), "cu_seqlens is on {} but positions on {}",
+               cu_seqlens.device().str(), positions.device().str());
+  if (!cu_seqlens.is_cpu()) return;  // checked on the host before upload: reading it back would synchronise
   const int32_t* c = cu_seqlens.data<int32_t>();
   const int64_t n = num_seqs();
   STRAND_CHECK(n >= 0 && c[0] == 0, "cu_seqlens[0] must be 0");

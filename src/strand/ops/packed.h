@@ -26,8 +26,10 @@ struct SeqLayout {
   static SeqLayout from_lengths(std::span<const int64_t> lengths);
   // Layout from cu_seqlens, checking it: starts at 0, non-decreasing, ends at the token count.
   static SeqLayout from_cu_seqlens(const Tensor& cu_seqlens);
-  // Checks the invariants above, naming what is wrong.
+  // Checks the invariants above, naming what is wrong (the contents only of a layout on the host).
   void validate() const;
+  // A copy on `device` (max_seqlen stays on the host, where ops need it).
+  SeqLayout to(Device device) const;
 };
 
 }  // namespace strand

@@ -88,7 +88,14 @@ void TrainConfig::bind(ConfigSchema& s) {
   s.add("train.eval_every", &train.eval_every, 50, "steps between validation passes (0: only at the end)");
   s.add("train.eval_batches", &train.eval_batches, 8, "validation micro-batches per pass (0: all)");
   s.add("train.threads", &train.threads, 0, "CPU threads (0: all cores)");
-  s.add_choice("train.device", &train.device, "cpu", {"cpu"}, "where to train");
+  s.add_choice(
+      "train.device", &train.device, "cpu", {"cpu", "cuda"},
+      "where to train: cpu (F32 reference) or cuda (F32 master weights, compute in train.precision)");
+  s.add_choice(
+      "train.precision", &train.precision, "bf16", {"bf16", "fp32"},
+      "compute precision of activations and weight copies on cuda (the CPU always computes in fp32)");
+  s.add("train.peak_tflops", &train.peak_tflops, 989.0,
+        "the GPU's dense peak for the compute precision, for the logged MFU (989: H100 SXM bf16)");
 
   s.add("run.dir", &run.dir, "runs/demo", "run directory: metrics, TensorBoard events, checkpoints, export");
   s.add("run.jsonl", &run.jsonl, true, "write <run.dir>/metrics.jsonl");
@@ -99,6 +106,8 @@ void TrainConfig::bind(ConfigSchema& s) {
         "steps between checkpoints (0: only at the end)");
   s.add("checkpoint.keep_last", &checkpoint.keep_last, 2, "checkpoints kept (0: all)");
   s.add("checkpoint.resume", &checkpoint.resume, false, "continue from the newest complete checkpoint");
+  s.add("checkpoint.at_end", &checkpoint.at_end, true,
+        "write a checkpoint when training ends (benchmarks turn it off)");
 
   s.add("export.hf", &export_.hf, true, "write a HF model directory at the end of training");
   s.add("export.dir", &export_.dir, "", "HF export directory (empty: <run.dir>/hf)");

@@ -51,7 +51,8 @@ struct TrainConfig {
   } schedule;
   struct Train {
     int64_t max_steps, stop_at_step, seed, log_every, eval_every, eval_batches, threads;
-    std::string device;
+    std::string device, precision;
+    double peak_tflops;
   } train;
   struct Run {
     std::string dir;
@@ -60,7 +61,7 @@ struct TrainConfig {
   struct Checkpoint {
     std::string dir;
     int64_t save_every, keep_last;
-    bool resume;
+    bool resume, at_end;
   } checkpoint;
   struct Export {
     bool hf;

@@ -1,13 +1,16 @@
 #include "strand/train/trainer.h"
 
+#include "strand/core/device_memory.h"
 #include "strand/core/philox.h"
 #include "strand/data/document_sources.h"
 #include "strand/data/lm_batcher.h"
 #include "strand/io/checkpoint_dir.h"
 #include "strand/io/hf_checkpoint.h"
-#include "strand/ops/adamw.h"
+#include "strand/ops/elementwise.h"
+#include "strand/ops/precision.h"
 #include "strand/train/checkpoint.h"
 #include "strand/train/metrics.h"
+#include "strand/train/optimizer.h"
 
 #include <fmt/format.h>
 #include <omp.h>
@@ -34,17 +37,6 @@ extern "C" void on_stop_signal(int sig) {
 double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
-
-// AdamW moments for every parameter, addressed by the parameter's canonical name in checkpoints.
-struct OptimizerState {
-  std::vector<Tensor> exp_avg, exp_avg_sq;
-  explicit OptimizerState(const nn::ParameterList& params) {
-    for (const nn::Parameter* p : params) {
-      exp_avg.push_back(Tensor::zeros(p->value.shape(), p->value.dtype()));
-      exp_avg_sq.push_back(Tensor::zeros(p->value.shape(), p->value.dtype()));
-    }
-  }
-};
 
 data::WindowOptions window_options(const TrainConfig& c, const data::Tokenizer& tok) {
   data::WindowOptions w;
@@ -87,7 +79,7 @@ void load_initial_weights(LlamaModel& model, const std::string& from) {
       STRAND_CHECK(src[i]->name == dst[i]->name && src[i]->value.shape() == dst[i]->value.shape(),
                    "{}: parameter {} {} differs from the configured {} {}", from, src[i]->name,
                    src[i]->value.shape().str(), dst[i]->name, dst[i]->value.shape().str());
-      dst[i]->value.copy_from(src[i]->value);
+      nn::assign(*dst[i], src[i]->value);
     }
   } else {
     verify_checkpoint(from);
@@ -98,21 +90,34 @@ void load_initial_weights(LlamaModel& model, const std::string& from) {
   fmt::print("model: weights loaded from {}\n", from);
 }
 
-double global_grad_norm(const nn::ParameterList& params) {
-  double ss = 0;
-  for (const nn::Parameter* p : params) {
-    const float* g = p->grad.data<float>();
-    for (int64_t i = 0; i < p->grad.numel(); ++i) ss += static_cast<double>(g[i]) * g[i];
-  }
-  return std::sqrt(ss);
+nn::Placement placement_of(const TrainConfig& c) {
+  if (c.train.device == "cpu") return DType::F32;
+  STRAND_CHECK(
+      cuda_device_count() > 0, "train.device=cuda, but {}",
+      cuda_device_count() == 0 ? "no CUDA GPU is visible (or this strand was built without CUDA)" : "");
+  return nn::Placement::cuda(c.train.precision == "bf16" ? DType::BF16 : DType::F32);
 }
 
-void scale_grads(const nn::ParameterList& params, double factor) {
-  for (const nn::Parameter* p : params) {
-    float* g = p->grad.data<float>();
-    const auto f = static_cast<float>(factor);
-    for (int64_t i = 0; i < p->grad.numel(); ++i) g[i] *= f;
+// Model FLOPs of a training step over these micro-batches (DESIGN.md's definition): 6 per matmul parameter
+// per token (the LM head included, the input embedding excluded), plus causal attention's 6 x layers x
+// hidden x sum of squared sequence lengths (12 x layers x hidden x seq per token, halved for causality).
+double model_flops(const LlamaConfig& m, const std::vector<LMBatch>& micro) {
+  const double h = static_cast<double>(m.hidden_size), d = static_cast<double>(m.resolved_head_dim());
+  const double attn = h * d * static_cast<double>(m.num_heads + 2 * m.num_kv_heads) +
+                      d * static_cast<double>(m.num_heads) * h;
+  const double mlp = 3 * h * static_cast<double>(m.intermediate_size);
+  const double matmul_params =
+      static_cast<double>(m.num_layers) * (attn + mlp) + h * static_cast<double>(m.vocab_size);
+  double tokens = 0, squares = 0;
+  for (const LMBatch& b : micro) {
+    const Tensor& cu = b.layout.cu_seqlens;
+    for (int64_t i = 0; i + 1 < cu.numel(); ++i) {
+      const double len = cu.data<int32_t>()[i + 1] - cu.data<int32_t>()[i];
+      tokens += len;
+      squares += len * len;
+    }
   }
+  return 6 * matmul_params * tokens + 6 * static_cast<double>(m.num_layers) * h * squares;
 }
 
 struct EvalResult {
@@ -120,11 +125,15 @@ struct EvalResult {
   int64_t tokens = 0;
 };
 
+LMBatch on_device(const LMBatch& b, const LlamaModel& model) {
+  return b.to(model.device(), statistics_dtype(model.device(), model.dtype()), model.vocab_size());
+}
+
 EvalResult evaluate(LlamaModel& model, Arena& arena, const std::vector<LMBatch>& batches) {
   LossSums total;
   for (const LMBatch& b : batches) {
     arena.reset();
-    const LossSums s = lm_loss(model, arena, b).sums;
+    const LossSums s = lm_loss(model, arena, on_device(b, model)).sums;
     total.loss_sum += s.loss_sum;
     total.weight_sum += s.weight_sum;
     total.tokens += s.tokens;
@@ -212,15 +221,24 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
              loader.windows_per_epoch(), c.data.max_length, val_batches.size());
 
   // Model and optimizer.
-  LlamaModel model(model_config);
+  const nn::Placement placement = placement_of(c);
+  LlamaModel model(model_config, placement);
   model.init(static_cast<uint64_t>(c.train.seed));
   if (!c.model.init_from.empty()) load_initial_weights(model, c.model.init_from);
   const nn::ParameterList params = model.parameters();
-  OptimizerState opt(params);
+  AdamWSettings adamw_settings;
+  adamw_settings.beta1 = c.optimizer.beta1;
+  adamw_settings.beta2 = c.optimizer.beta2;
+  adamw_settings.eps = c.optimizer.eps;
+  adamw_settings.weight_decay = c.optimizer.weight_decay;
+  adamw_settings.decay_embeddings = c.optimizer.decay_embeddings;
+  adamw_settings.clip_grad = c.optimizer.clip_grad;
+  AdamW optimizer(params, adamw_settings);
   int64_t parameter_count = 0;
   for (const nn::Parameter* p : params) parameter_count += p->value.numel();
-  fmt::print("model: llama, {} parameters, {} layers, hidden {}\n", parameter_count, model_config.num_layers,
-             model_config.hidden_size);
+  fmt::print("model: llama, {} parameters, {} layers, hidden {}, on {} computing in {}\n", parameter_count,
+             model_config.num_layers, model_config.hidden_size, placement.device.str(),
+             dtype_name(placement.compute));
 
   // Resume.
   CheckpointManager checkpoints(c.checkpoint_dir(), c.checkpoint.keep_last);
@@ -236,8 +254,8 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
       for (size_t i = 0; i < params.size(); ++i) {
         const std::string& n = params[i]->name;
         for (const auto& [key, dst] : {std::pair{n, params[i]->value},
-                                       {n + ".exp_avg", opt.exp_avg[i]},
-                                       {n + ".exp_avg_sq", opt.exp_avg_sq[i]}}) {
+                                       {n + ".exp_avg", optimizer.exp_avg()[i]},
+                                       {n + ".exp_avg_sq", optimizer.exp_avg_sq()[i]}}) {
           const auto it = by_name.find(key);
           STRAND_CHECK(it != by_name.end(), "{}: checkpoint lacks tensor '{}'", *dir, key);
           STRAND_CHECK(it->second.shape() == dst.shape(), "{}: tensor '{}' has shape {}, expected {}", *dir,
@@ -245,6 +263,7 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
           Tensor(dst).copy_from(it->second);
         }
       }
+      nn::refresh_compute(params);
       const nlohmann::json& st = ck.trainer_state;
       step = st.at("step").get<int64_t>();
       consumed_tokens = st.at("consumed_tokens").get<double>();
@@ -259,10 +278,11 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
 
   auto save = [&](int64_t at_step) {
     CheckpointContents ck;
+    // Checkpoints hold host copies: the same files whichever device trained.
     for (size_t i = 0; i < params.size(); ++i) {
-      ck.model.push_back({params[i]->name, params[i]->value});
-      ck.optimizer.push_back({params[i]->name + ".exp_avg", opt.exp_avg[i]});
-      ck.optimizer.push_back({params[i]->name + ".exp_avg_sq", opt.exp_avg_sq[i]});
+      ck.model.push_back({params[i]->name, params[i]->value.to(Device::cpu())});
+      ck.optimizer.push_back({params[i]->name + ".exp_avg", optimizer.exp_avg()[i].to(Device::cpu())});
+      ck.optimizer.push_back({params[i]->name + ".exp_avg_sq", optimizer.exp_avg_sq()[i].to(Device::cpu())});
     }
     const data::LoaderPosition pos = loader.position();
     ck.trainer_state = {{"step", at_step},
@@ -281,12 +301,11 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
   if (c.run.jsonl) logger.add(make_jsonl_sink((fs::path(c.run.dir) / "metrics.jsonl").string()));
   if (c.run.tensorboard) logger.add(make_tensorboard_sink((fs::path(c.run.dir) / "tensorboard").string()));
 
-  Arena arena;
-  AdamWOptions adamw;
-  adamw.beta1 = c.optimizer.beta1;
-  adamw.beta2 = c.optimizer.beta2;
-  adamw.eps = c.optimizer.eps;
-  double window_loss = 0, window_weight = 0, window_tokens = 0, window_time = 0;
+  Arena arena(size_t{1} << 20, placement.device);
+  const Tensor step_sums = Tensor::zeros({3}, DType::F64, placement.device);
+  const bool on_gpu = placement.device.type == DeviceType::CUDA;
+  double lr = 0;
+  double window_loss = 0, window_weight = 0, window_tokens = 0, window_time = 0, window_flops = 0;
   int64_t window_steps = 0;
   result.final_val_loss = NAN;
   result.val_unigram_entropy = unigram_entropy(val_batches);
@@ -321,46 +340,47 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
           weight_sum += b.loss_weights.defined() ? b.loss_weights.data<float>()[t] : 1.0;
     }
     nn::zero_grads(params);
-    double loss_sum = 0, step_tokens = 0;
+    zero(step_sums);
+    double step_tokens = 0;
     for (const LMBatch& b : micro) {
       arena.reset();
-      if (weight_sum > 0) loss_sum += lm_loss(model, arena, b, weight_sum).sums.loss_sum;
+      if (weight_sum > 0) lm_loss_accumulate(model, arena, on_device(b, model), weight_sum, step_sums);
       step_tokens += static_cast<double>(b.tokens.numel());
     }
+    lr = learning_rate(schedule, step);
+    if (weight_sum > 0) optimizer.step(lr, step);
+    // The step's one synchronisation: its loss (and, below, its gradient norm) read back.
+    const double loss_sum = step_sums.to(Device::cpu()).item(0);
     const double loss = weight_sum > 0 ? loss_sum / weight_sum : NAN;
     STRAND_CHECK(std::isfinite(loss) || weight_sum == 0,
                  "loss is {} at step {}: training diverged (lower optimizer.lr, or check the data); the last "
                  "checkpoint is {}",
                  loss, step, result.checkpoint.empty() ? "none" : result.checkpoint);
-    const double grad_norm = global_grad_norm(params);
-    if (c.optimizer.clip_grad > 0 && grad_norm > c.optimizer.clip_grad)
-      scale_grads(params, c.optimizer.clip_grad / grad_norm);
-    adamw.lr = learning_rate(schedule, step);
-    for (size_t i = 0; i < params.size(); ++i) {
-      const nn::Parameter& p = *params[i];
-      adamw.weight_decay =
-          p.decay && (c.optimizer.decay_embeddings || !p.embedding) ? c.optimizer.weight_decay : 0.0;
-      adamw_step(p.value, p.grad, opt.exp_avg[i], opt.exp_avg_sq[i], adamw, step);
-    }
     consumed_tokens += step_tokens;
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     window_loss += loss_sum;
     window_weight += weight_sum;
     window_tokens += step_tokens;
     window_time += dt;
+    window_flops += model_flops(model_config, micro);
     ++window_steps;
     result.final_train_loss = loss;
 
     if (step % c.train.log_every == 0 || step == c.train.max_steps) {
-      logger.write({step,
-                    now_seconds(),
-                    {{"train/loss", window_weight > 0 ? window_loss / window_weight : NAN},
-                     {"train/lr", adamw.lr},
-                     {"train/grad_norm", grad_norm},
-                     {"train/tokens_per_s", window_tokens / window_time},
-                     {"train/step_time_s", window_time / static_cast<double>(window_steps)},
-                     {"train/consumed_tokens", consumed_tokens}}});
-      window_loss = window_weight = window_tokens = window_time = 0;
+      std::map<std::string, double> metrics = {
+          {"train/loss", window_weight > 0 ? window_loss / window_weight : NAN},
+          {"train/lr", lr},
+          {"train/grad_norm", optimizer.last_grad_norm()},
+          {"train/tokens_per_s", window_tokens / window_time},
+          {"train/step_time_s", window_time / static_cast<double>(window_steps)},
+          {"train/consumed_tokens", consumed_tokens}};
+      if (on_gpu) {
+        metrics["train/mfu"] = window_flops / window_time / (c.train.peak_tflops * 1e12);
+        metrics["train/peak_gpu_memory_gib"] =
+            static_cast<double>(cuda_peak_allocated_bytes()) / static_cast<double>(1 << 30);
+      }
+      logger.write({step, now_seconds(), metrics});
+      window_loss = window_weight = window_tokens = window_time = window_flops = 0;
       window_steps = 0;
     }
     if (c.train.eval_every > 0 && step % c.train.eval_every == 0 && step != last_step) run_eval(step);
@@ -389,7 +409,7 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
     return result;
   }
   run_eval(step);
-  save(step);
+  if (c.checkpoint.at_end) save(step);
   logger.flush();
   result.final_step = step;
   if (c.export_.hf) {

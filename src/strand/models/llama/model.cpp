@@ -26,38 +26,44 @@ const LlamaConfig& validated(const LlamaConfig& c) {
   return c;
 }
 
+const nn::Placement& validated(const nn::Placement& p) {
+  if (p.device.type == DeviceType::CPU) {
+    STRAND_CHECK(p.master == p.compute && (p.master == DType::F32 || p.master == DType::F64),
+                 "the CPU Llama runs in F32 or F64, not {}", dtype_name(p.compute));
+  } else {
+    STRAND_CHECK(p.master == DType::F32 && (p.compute == DType::F32 || p.compute == DType::BF16),
+                 "the CUDA Llama keeps F32 master weights and computes in F32 or BF16, not {}",
+                 dtype_name(p.compute));
+  }
+  return p;
+}
+
 }  // namespace
 
-LlamaBlock::LlamaBlock(const std::string& prefix, const LlamaConfig& c, DType dtype)
-    : input_norm_(prefix + ".input_layernorm", c.hidden_size, c.rms_norm_eps, dtype),
-      attention_(prefix + ".self_attn", attention_config(c), dtype),
-      post_attention_norm_(prefix + ".post_attention_layernorm", c.hidden_size, c.rms_norm_eps, dtype),
-      mlp_(prefix + ".mlp", c.hidden_size, c.intermediate_size, dtype) {}
+LlamaBlock::LlamaBlock(const std::string& prefix, const LlamaConfig& c, const nn::Placement& placement)
+    : input_norm_(prefix + ".input_layernorm", c.hidden_size, c.rms_norm_eps, placement),
+      attention_(prefix + ".self_attn", attention_config(c), placement),
+      post_attention_norm_(prefix + ".post_attention_layernorm", c.hidden_size, c.rms_norm_eps, placement),
+      mlp_(prefix + ".mlp", c.hidden_size, c.intermediate_size, placement) {}
 
+// The skip connections ride on other ops: the output projections add the residual in their product, and the
+// norms' backward passes sum in the gradient arriving through the skip. Each residual sum is a fresh arena
+// tensor, since the norms keep their inputs for the backward.
 Tensor LlamaBlock::forward(Arena& arena, const Tensor& h, const SeqLayout& layout) {
-  // Each residual sum is a fresh arena tensor: the norms keep their inputs for the backward.
-  Tensor h1 = attention_.forward(arena, input_norm_.forward(arena, h), layout);
-  add_inplace(h1, h);
-  Tensor h2 = mlp_.forward(arena, post_attention_norm_.forward(arena, h1));
-  add_inplace(h2, h1);
-  return h2;
+  const Tensor h1 = attention_.forward(arena, input_norm_.forward(arena, h), layout, h);
+  return mlp_.forward(arena, post_attention_norm_.forward(arena, h1), h1);
 }
 
 Tensor LlamaBlock::backward(Arena& arena, const Tensor& dh2) {
-  Tensor dh1 = post_attention_norm_.backward(arena, mlp_.backward(arena, dh2));
-  add_inplace(dh1, dh2);
-  Tensor dh = input_norm_.backward(arena, attention_.backward(arena, dh1));
-  add_inplace(dh, dh1);
-  return dh;
+  const Tensor dh1 = post_attention_norm_.backward(arena, mlp_.backward(arena, dh2), dh2);
+  return input_norm_.backward(arena, attention_.backward(arena, dh1), dh1);
 }
 
 Tensor LlamaBlock::forward_cached(Arena& arena, const Tensor& h, const Tensor& k_cache, const Tensor& v_cache,
                                   int64_t past) {
   Tensor h1 = attention_.forward_cached(arena, input_norm_.forward(arena, h), k_cache, v_cache, past);
   add_inplace(h1, h);
-  Tensor h2 = mlp_.forward(arena, post_attention_norm_.forward(arena, h1));
-  add_inplace(h2, h1);
-  return h2;
+  return mlp_.forward(arena, post_attention_norm_.forward(arena, h1), h1);
 }
 
 void LlamaBlock::collect(nn::ParameterList& out) {
@@ -67,18 +73,16 @@ void LlamaBlock::collect(nn::ParameterList& out) {
   mlp_.collect(out);
 }
 
-LlamaModel::LlamaModel(const LlamaConfig& config, DType dtype)
+LlamaModel::LlamaModel(const LlamaConfig& config, const nn::Placement& placement)
     : config_(validated(config)),
-      dtype_(dtype),
-      embed_("model.embed_tokens", config.vocab_size, config.hidden_size, config.pad_token_id, dtype),
-      final_norm_("model.norm", config.hidden_size, config.rms_norm_eps, dtype),
+      placement_(validated(placement)),
+      embed_("model.embed_tokens", config.vocab_size, config.hidden_size, config.pad_token_id, placement),
+      final_norm_("model.norm", config.hidden_size, config.rms_norm_eps, placement),
       lm_head_(config.tie_embeddings
                    ? nn::Linear(embed_.weight())
-                   : nn::Linear("lm_head", config.hidden_size, config.vocab_size, false, dtype)) {
-  STRAND_CHECK(dtype == DType::F32 || dtype == DType::F64, "the CPU Llama runs in F32 or F64, not {}",
-               dtype_name(dtype));
+                   : nn::Linear("lm_head", config.hidden_size, config.vocab_size, false, placement)) {
   for (int64_t i = 0; i < config.num_layers; ++i)
-    layers_.push_back(std::make_unique<LlamaBlock>(fmt::format("model.layers.{}", i), config, dtype));
+    layers_.push_back(std::make_unique<LlamaBlock>(fmt::format("model.layers.{}", i), config, placement));
 }
 
 void LlamaModel::init(uint64_t seed) {
@@ -112,7 +116,7 @@ Tensor LlamaModel::forward_cached(Arena& arena, const Tensor& tokens, infer::KVC
   Tensor h = embed_.forward(arena, tokens);
   for (size_t i = 0; i < layers_.size(); ++i) {
     const infer::KVCache::Layer& kv =
-        cache.layer(static_cast<int64_t>(i), config_.num_kv_heads, config_.resolved_head_dim(), dtype_);
+        cache.layer(static_cast<int64_t>(i), config_.num_kv_heads, config_.resolved_head_dim(), dtype());
     h = layers_[i]->forward_cached(arena, h, kv.k, kv.v, past);
   }
   Tensor logits = lm_head_.forward(arena, final_norm_.forward(arena, h));

@@ -19,7 +19,7 @@ namespace strand {
 
 class LlamaBlock {
  public:
-  LlamaBlock(const std::string& prefix, const LlamaConfig& config, DType dtype);
+  LlamaBlock(const std::string& prefix, const LlamaConfig& config, const nn::Placement& placement);
   Tensor forward(Arena& arena, const Tensor& h, const SeqLayout& layout);
   Tensor backward(Arena& arena, const Tensor& dh);
   void collect(nn::ParameterList& out);
@@ -37,8 +37,9 @@ class LlamaBlock {
 
 class LlamaModel final : public CausalLM {
  public:
-  // Parameters are allocated uninitialised; call init() or load them.
-  LlamaModel(const LlamaConfig& config, DType dtype = DType::F32);
+  // Parameters are allocated uninitialised; call init() or load them. A CPU model computes in its dtype (F32,
+  // or F64 for gradient checks); a CUDA one keeps F32 masters and computes in the placement's compute dtype.
+  explicit LlamaModel(const LlamaConfig& config, const nn::Placement& placement = DType::F32);
   LlamaModel(const LlamaModel&) = delete;
   LlamaModel& operator=(const LlamaModel&) = delete;
 
@@ -50,14 +51,15 @@ class LlamaModel final : public CausalLM {
   void backward(Arena& arena, const Tensor& dlogits) override;
   nn::ParameterList parameters() override;
   int64_t vocab_size() const override { return config_.vocab_size; }
-  DType dtype() const override { return dtype_; }
+  DType dtype() const override { return placement_.compute; }
+  Device device() const override { return placement_.device; }
   Tensor forward_cached(Arena& arena, const Tensor& tokens, infer::KVCache& cache) override;
   int64_t max_positions() const override { return config_.max_position_embeddings; }
   const LlamaConfig& config() const { return config_; }
 
  private:
   LlamaConfig config_;
-  DType dtype_;
+  nn::Placement placement_;
   nn::Embedding embed_;
   std::vector<std::unique_ptr<LlamaBlock>> layers_;
   nn::RMSNorm final_norm_;

@@ -1,5 +1,6 @@
 #include "strand/ops/activation.h"
 
+#include "strand/ops/cpu/cpu_ops.h"
 #include "strand/ops/dispatch.h"
 
 #include <cmath>
@@ -67,46 +68,29 @@ void gelu_bwd(const Tensor& dx, const Tensor& dout, const Tensor& x) {
   }
 }
 
-void check_same(const Tensor& a, const char* an, const Tensor& ref) {
-  check_tensor(a, an, ref.dtype(), ref.shape());
-}
-
 }  // namespace
 
+namespace cpu {
+
 void swiglu_forward(const Tensor& out, const Tensor& gate, const Tensor& up) {
-  check_tensor(gate, "gate", {-1, -1});
-  check_same(up, "up", gate);
-  check_same(out, "out", gate);
-  ops_detail::check_cpu("swiglu_forward", {{"out", out}, {"gate", gate}, {"up", up}});
   ops_detail::dispatch_float(gate.dtype(), "swiglu_forward",
                              [&](auto tag) { swiglu_fwd<decltype(tag)>(out, gate, up); });
 }
 
 void swiglu_backward(const Tensor& dgate, const Tensor& dup, const Tensor& dout, const Tensor& gate,
                      const Tensor& up) {
-  check_tensor(gate, "gate", {-1, -1});
-  for (auto [t, name] : {std::pair{&up, "up"}, {&dout, "dout"}, {&dgate, "dgate"}, {&dup, "dup"}})
-    check_same(*t, name, gate);
-  ops_detail::check_cpu("swiglu_backward",
-                        {{"dgate", dgate}, {"dup", dup}, {"dout", dout}, {"gate", gate}, {"up", up}});
   ops_detail::dispatch_float(gate.dtype(), "swiglu_backward",
                              [&](auto tag) { swiglu_bwd<decltype(tag)>(dgate, dup, dout, gate, up); });
 }
 
 void gelu_forward(const Tensor& out, const Tensor& x) {
-  STRAND_CHECK(x.defined() && x.is_contiguous(), "x must be a defined contiguous tensor");
-  check_same(out, "out", x);
-  ops_detail::check_cpu("gelu_forward", {{"out", out}, {"x", x}});
   ops_detail::dispatch_float(x.dtype(), "gelu_forward", [&](auto tag) { gelu_fwd<decltype(tag)>(out, x); });
 }
 
 void gelu_backward(const Tensor& dx, const Tensor& dout, const Tensor& x) {
-  STRAND_CHECK(x.defined() && x.is_contiguous(), "x must be a defined contiguous tensor");
-  check_same(dout, "dout", x);
-  check_same(dx, "dx", x);
-  ops_detail::check_cpu("gelu_backward", {{"dx", dx}, {"dout", dout}, {"x", x}});
   ops_detail::dispatch_float(x.dtype(), "gelu_backward",
                              [&](auto tag) { gelu_bwd<decltype(tag)>(dx, dout, x); });
 }
 
+}  // namespace cpu
 }  // namespace strand

@@ -1,5 +1,6 @@
 #include "strand/ops/adamw.h"
 
+#include "strand/ops/cpu/cpu_ops.h"
 #include "strand/ops/dispatch.h"
 
 #include <cmath>
@@ -33,21 +34,13 @@ void step_kernel(const Tensor& param, const Tensor& grad, const Tensor& m, const
 
 }  // namespace
 
+namespace cpu {
+
 void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
                 const AdamWOptions& options, int64_t step) {
-  STRAND_CHECK(param.defined() && param.is_contiguous(), "param must be a defined contiguous tensor");
-  check_tensor(param, "param", param.shape());
-  check_tensor(grad, "grad", param.dtype(), param.shape());
-  check_tensor(m, "m", param.dtype(), param.shape());
-  check_tensor(v, "v", param.dtype(), param.shape());
-  STRAND_CHECK(step >= 1, "AdamW step counts from 1, got {}", step);
-  STRAND_CHECK(options.lr >= 0 && options.eps >= 0 && options.weight_decay >= 0,
-               "AdamW lr, eps and weight_decay must be >= 0");
-  STRAND_CHECK(options.beta1 >= 0 && options.beta1 < 1 && options.beta2 >= 0 && options.beta2 < 1,
-               "AdamW betas must lie in [0, 1), got ({}, {})", options.beta1, options.beta2);
-  ops_detail::check_cpu("adamw_step", {{"param", param}, {"grad", grad}, {"m", m}, {"v", v}});
   ops_detail::dispatch_float(param.dtype(), "adamw_step",
                              [&](auto tag) { step_kernel<decltype(tag)>(param, grad, m, v, options, step); });
 }
 
+}  // namespace cpu
 }  // namespace strand

@@ -7,6 +7,7 @@
 // backward recomputes P from the saved lse. Arithmetic is in T (the op's dtype).
 #include "strand/ops/attention.h"
 
+#include "strand/ops/cpu/cpu_ops.h"
 #include "strand/ops/dispatch.h"
 
 #include <algorithm>
@@ -21,23 +22,8 @@ struct Dims {
   int64_t group() const { return heads / kv_heads; }
 };
 
-// q [T, H, D]; k, v [T, Hkv, D], same dtype, H % Hkv == 0.
-Dims check_qkv(const char* op, const Tensor& q, const Tensor& k, const Tensor& v) {
-  ops_detail::check_cpu(op, {{"q", q}, {"k", k}, {"v", v}});
-  check_tensor(q, "q", {-1, -1, -1});
-  Dims d;
-  d.tokens = q.size(0);
-  d.heads = q.size(1);
-  d.dim = q.size(2);
-  check_tensor(k, "k", q.dtype(), {d.tokens, -1, d.dim});
-  d.kv_heads = k.size(1);
-  check_tensor(v, "v", q.dtype(), {d.tokens, d.kv_heads, d.dim});
-  STRAND_CHECK(d.heads > 0 && d.kv_heads > 0 && d.dim > 0,
-               "{}: q {} and k {} need positive head counts and head dim", op, q.str(), k.str());
-  STRAND_CHECK(d.heads % d.kv_heads == 0,
-               "{}: query heads ({}) must be a multiple of key/value heads ({}) for grouped-query attention",
-               op, d.heads, d.kv_heads);
-  return d;
+Dims dims_of(const Tensor& q, const Tensor& k) {
+  return {q.size(0), q.size(1), k.size(1), q.size(2)};
 }
 
 // One (sequence, key-value head) pair: its tokens [t0, t1) and the query heads of its group. Tasks touch
@@ -53,11 +39,9 @@ struct Plan {
   double scale = 0;
 };
 
-// Checks cu_seqlens (I32 [n+1], starts at 0, non-decreasing, ends at the token count) and the scale, and
-// lists the tasks: every non-empty sequence times every key-value head.
+// Checks the contents of cu_seqlens (starts at 0, non-decreasing, ends at the token count) and lists the
+// tasks: every non-empty sequence times every key-value head.
 Plan make_plan(const char* op, const Tensor& cu_seqlens, const Dims& d, const AttentionOptions& options) {
-  ops_detail::check_cpu(op, {{"cu_seqlens", cu_seqlens}});
-  check_tensor(cu_seqlens, "cu_seqlens", DType::I32, {-1});
   const int64_t n = cu_seqlens.numel() - 1;
   STRAND_CHECK(n >= 0, "{}: cu_seqlens must have at least one entry", op);
   const int32_t* c = cu_seqlens.data<int32_t>();
@@ -67,7 +51,6 @@ Plan make_plan(const char* op, const Tensor& cu_seqlens, const Dims& d, const At
                  "{}: cu_seqlens must be non-decreasing: cu_seqlens[{}] = {} < cu_seqlens[{}] = {}", op,
                  s + 1, c[s + 1], s, c[s]);
   STRAND_CHECK(c[n] == d.tokens, "{}: cu_seqlens ends at {} but q has {} tokens", op, c[n], d.tokens);
-  STRAND_CHECK(std::isfinite(options.scale), "{}: scale must be finite, got {}", op, options.scale);
   Plan plan;
   plan.causal = options.causal;
   plan.scale = options.scale == 0.0 ? 1.0 / std::sqrt(static_cast<double>(d.dim)) : options.scale;
@@ -206,16 +189,13 @@ void backward_kernel(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k,
 
 }  // namespace
 
+namespace cpu {
+
 void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k,
                        const Tensor& v, const Tensor& cu_seqlens, const AttentionOptions& options) {
-  const char* op = "attention_forward";
-  const Dims d = check_qkv(op, q, k, v);
-  ops_detail::check_cpu(op, {{"out", out}, {"lse", lse}});
-  check_tensor(out, "out", q.dtype(), {d.tokens, d.heads, d.dim});
-  check_tensor(lse, "lse", q.dtype(), {d.tokens, d.heads});
-  const Plan plan = make_plan(op, cu_seqlens, d, options);
-
-  ops_detail::dispatch_float(q.dtype(), op, [&](auto tag) {
+  const Dims d = dims_of(q, k);
+  const Plan plan = make_plan("attention_forward", cu_seqlens, d, options);
+  ops_detail::dispatch_float(q.dtype(), "attention_forward", [&](auto tag) {
     using T = decltype(tag);
     forward_kernel<T>(out.data<T>(), lse.data<T>(), q.data<T>(), k.data<T>(), v.data<T>(), d, plan);
   });
@@ -224,19 +204,9 @@ void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, co
 void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout,
                         const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                         const Tensor& lse, const Tensor& cu_seqlens, const AttentionOptions& options) {
-  const char* op = "attention_backward";
-  const Dims d = check_qkv(op, q, k, v);
-  ops_detail::check_cpu(op, {{"dout", dout}, {"out", out}, {"lse", lse}, {"dq", dq}, {"dk", dk}, {"dv", dv}});
-  check_tensor(dout, "dout", q.dtype(), {d.tokens, d.heads, d.dim});
-  check_tensor(out, "out", q.dtype(), {d.tokens, d.heads, d.dim});
-  check_tensor(lse, "lse", q.dtype(), {d.tokens, d.heads});
-  // An undefined gradient is not wanted and is skipped.
-  if (dq.defined()) check_tensor(dq, "dq", q.dtype(), {d.tokens, d.heads, d.dim});
-  if (dk.defined()) check_tensor(dk, "dk", q.dtype(), {d.tokens, d.kv_heads, d.dim});
-  if (dv.defined()) check_tensor(dv, "dv", q.dtype(), {d.tokens, d.kv_heads, d.dim});
-  const Plan plan = make_plan(op, cu_seqlens, d, options);
-
-  ops_detail::dispatch_float(q.dtype(), op, [&](auto tag) {
+  const Dims d = dims_of(q, k);
+  const Plan plan = make_plan("attention_backward", cu_seqlens, d, options);
+  ops_detail::dispatch_float(q.dtype(), "attention_backward", [&](auto tag) {
     using T = decltype(tag);
     backward_kernel<T>(dq.defined() ? dq.data<T>() : nullptr, dk.defined() ? dk.data<T>() : nullptr,
                        dv.defined() ? dv.data<T>() : nullptr, dout.data<T>(), q.data<T>(), k.data<T>(),
@@ -244,4 +214,5 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
   });
 }
 
+}  // namespace cpu
 }  // namespace strand

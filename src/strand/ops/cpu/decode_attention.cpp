@@ -71,7 +71,10 @@ void decode_kernel(T* out, T* lse, const T* q, const T* k, const T* v, const Dim
 void decode_attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k,
                               const Tensor& v, const AttentionOptions& options) {
   const char* op = "decode_attention_forward";
-  ops_detail::check_cpu(op, {{"out", out}, {"lse", lse}, {"q", q}, {"k", k}, {"v", v}});
+  STRAND_CHECK(
+      ops_detail::common_device(op, {{"out", out}, {"lse", lse}, {"q", q}, {"k", k}, {"v", v}}).type ==
+          DeviceType::CPU,
+      "{}: runs on the CPU only", op);
   check_tensor(q, "q", {-1, -1, -1});
   Dims d;
   d.queries = q.size(0);

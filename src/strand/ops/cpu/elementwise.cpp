@@ -1,14 +1,9 @@
-#include "strand/ops/elementwise.h"
-
+#include "strand/ops/cpu/cpu_ops.h"
 #include "strand/ops/dispatch.h"
 
-namespace strand {
+namespace strand::cpu {
 
 void add_inplace(const Tensor& dst, const Tensor& src) {
-  STRAND_CHECK(dst.defined() && dst.is_contiguous(), "dst must be a defined contiguous tensor");
-  check_tensor(dst, "dst", dst.shape());
-  check_tensor(src, "src", dst.dtype(), dst.shape());
-  ops_detail::check_cpu("add_inplace", {{"dst", dst}, {"src", src}});
   ops_detail::dispatch_float(dst.dtype(), "add_inplace", [&](auto tag) {
     using T = decltype(tag);
     T* d = dst.data<T>();
@@ -19,4 +14,4 @@ void add_inplace(const Tensor& dst, const Tensor& src) {
   });
 }
 
-}  // namespace strand
+}  // namespace strand::cpu

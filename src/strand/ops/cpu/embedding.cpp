@@ -1,5 +1,6 @@
 #include "strand/ops/embedding.h"
 
+#include "strand/ops/cpu/cpu_ops.h"
 #include "strand/ops/dispatch.h"
 
 #include <algorithm>
@@ -46,24 +47,19 @@ void backward(const Tensor& dtable, const Tensor& dy, const Tensor& tokens, int6
 
 }  // namespace
 
+namespace cpu {
+
 void embedding_forward(const Tensor& y, const Tensor& tokens, const Tensor& table) {
-  check_tensor(table, "table", {-1, -1});
-  check_tensor(tokens, "tokens", DType::I32, {-1});
-  check_tensor(y, "y", table.dtype(), {tokens.numel(), table.size(1)});
-  ops_detail::check_cpu("embedding_forward", {{"y", y}, {"tokens", tokens}, {"table", table}});
   check_tokens(tokens, table.size(0));
   ops_detail::dispatch_float(table.dtype(), "embedding_forward",
                              [&](auto tag) { forward<decltype(tag)>(y, tokens, table); });
 }
 
 void embedding_backward(const Tensor& dtable, const Tensor& dy, const Tensor& tokens, int64_t padding_idx) {
-  check_tensor(dtable, "dtable", {-1, -1});
-  check_tensor(tokens, "tokens", DType::I32, {-1});
-  check_tensor(dy, "dy", dtable.dtype(), {tokens.numel(), dtable.size(1)});
-  ops_detail::check_cpu("embedding_backward", {{"dtable", dtable}, {"tokens", tokens}, {"dy", dy}});
   check_tokens(tokens, dtable.size(0));
   ops_detail::dispatch_float(dtable.dtype(), "embedding_backward",
                              [&](auto tag) { backward<decltype(tag)>(dtable, dy, tokens, padding_idx); });
 }
 
+}  // namespace cpu
 }  // namespace strand

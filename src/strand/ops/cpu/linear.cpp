@@ -1,5 +1,6 @@
 #include "strand/ops/linear.h"
 
+#include "strand/ops/cpu/cpu_ops.h"
 #include "strand/ops/dispatch.h"
 
 #include <cblas.h>
@@ -24,10 +25,11 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double al
 }
 
 template <typename T>
-void forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b) {
+void forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b, bool accumulate) {
   const int64_t rows = x.size(0), in = x.size(1), out = w.size(0);
   if (rows == 0) return;
-  gemm(false, true, rows, out, in, T{1}, x.data<T>(), in, w.data<T>(), in, T{0}, y.data<T>(), out);
+  gemm(false, true, rows, out, in, T{1}, x.data<T>(), in, w.data<T>(), in, accumulate ? T{1} : T{0},
+       y.data<T>(), out);
   if (!b.defined()) return;
   const T* bias = b.data<T>();
   T* py = y.data<T>();
@@ -61,27 +63,18 @@ void backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor
 
 }  // namespace
 
-void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b) {
-  check_tensor(x, "x", {-1, -1});
-  check_tensor(w, "w", x.dtype(), {-1, x.size(1)});
-  check_tensor(y, "y", x.dtype(), {x.size(0), w.size(0)});
-  if (b.defined()) check_tensor(b, "b", x.dtype(), {w.size(0)});
-  ops_detail::check_cpu("linear_forward", {{"x", x}, {"w", w}, {"y", y}, {"b", b}});
-  dispatch_float(x.dtype(), "linear_forward", [&](auto tag) { forward<decltype(tag)>(y, x, w, b); });
+namespace cpu {
+
+void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b, bool accumulate) {
+  ops_detail::dispatch_float(x.dtype(), "linear_forward",
+                             [&](auto tag) { forward<decltype(tag)>(y, x, w, b, accumulate); });
 }
 
 void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy, const Tensor& x,
                      const Tensor& w) {
-  check_tensor(x, "x", {-1, -1});
-  check_tensor(w, "w", x.dtype(), {-1, x.size(1)});
-  check_tensor(dy, "dy", x.dtype(), {x.size(0), w.size(0)});
-  check_tensor(dw, "dw", x.dtype(), w.shape());
-  if (dx.defined()) check_tensor(dx, "dx", x.dtype(), x.shape());
-  if (db.defined()) check_tensor(db, "db", x.dtype(), {w.size(0)});
-  ops_detail::check_cpu("linear_backward",
-                        {{"x", x}, {"w", w}, {"dy", dy}, {"dw", dw}, {"dx", dx}, {"db", db}});
-  dispatch_float(x.dtype(), "linear_backward",
-                 [&](auto tag) { backward<decltype(tag)>(dx, dw, db, dy, x, w); });
+  ops_detail::dispatch_float(x.dtype(), "linear_backward",
+                             [&](auto tag) { backward<decltype(tag)>(dx, dw, db, dy, x, w); });
 }
 
+}  // namespace cpu
 }  // namespace strand

@@ -1,5 +1,6 @@
 #include "strand/ops/loss.h"
 
+#include "strand/ops/cpu/cpu_ops.h"
 #include "strand/ops/dispatch.h"
 
 #include <algorithm>
@@ -78,16 +79,10 @@ void backward(const Tensor& dlogits, const Tensor& logits, const Tensor& labels,
 
 }  // namespace
 
+namespace cpu {
+
 LossSums cross_entropy_forward(const Tensor& losses, const Tensor& lse, const Tensor& logits,
                                const Tensor& labels, const Tensor& weights, int32_t ignore_index) {
-  check_tensor(logits, "logits", {-1, -1});
-  check_tensor(labels, "labels", DType::I32, {logits.size(0)});
-  check_tensor(losses, "losses", logits.dtype(), {logits.size(0)});
-  check_tensor(lse, "lse", logits.dtype(), {logits.size(0)});
-  if (weights.defined()) check_tensor(weights, "weights", logits.dtype(), {logits.size(0)});
-  ops_detail::check_cpu(
-      "cross_entropy_forward",
-      {{"losses", losses}, {"lse", lse}, {"logits", logits}, {"labels", labels}, {"weights", weights}});
   check_labels(labels, logits.size(1), ignore_index);
   LossSums sums;
   ops_detail::dispatch_float(logits.dtype(), "cross_entropy_forward", [&](auto tag) {
@@ -98,18 +93,11 @@ LossSums cross_entropy_forward(const Tensor& losses, const Tensor& lse, const Te
 
 void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const Tensor& labels,
                             const Tensor& weights, const Tensor& lse, double scale, int32_t ignore_index) {
-  check_tensor(logits, "logits", {-1, -1});
-  check_tensor(dlogits, "dlogits", logits.dtype(), logits.shape());
-  check_tensor(labels, "labels", DType::I32, {logits.size(0)});
-  check_tensor(lse, "lse", logits.dtype(), {logits.size(0)});
-  if (weights.defined()) check_tensor(weights, "weights", logits.dtype(), {logits.size(0)});
-  ops_detail::check_cpu(
-      "cross_entropy_backward",
-      {{"dlogits", dlogits}, {"logits", logits}, {"labels", labels}, {"weights", weights}, {"lse", lse}});
   check_labels(labels, logits.size(1), ignore_index);
   ops_detail::dispatch_float(logits.dtype(), "cross_entropy_backward", [&](auto tag) {
     backward<decltype(tag)>(dlogits, logits, labels, weights, lse, scale, ignore_index);
   });
 }
 
+}  // namespace cpu
 }  // namespace strand

@@ -1,5 +1,6 @@
 #include "strand/ops/norm.h"
 
+#include "strand/ops/cpu/cpu_ops.h"
 #include "strand/ops/dispatch.h"
 
 #include <cmath>
@@ -129,59 +130,30 @@ void ln_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Ten
 
 }  // namespace
 
+namespace cpu {
+
 void rmsnorm_forward(const Tensor& y, const Tensor& rstd, const Tensor& x, const Tensor& w, double eps) {
-  check_tensor(x, "x", {-1, -1});
-  check_tensor(w, "w", x.dtype(), {x.size(1)});
-  check_tensor(y, "y", x.dtype(), x.shape());
-  check_tensor(rstd, "rstd", x.dtype(), {x.size(0)});
-  ops_detail::check_cpu("rmsnorm_forward", {{"y", y}, {"rstd", rstd}, {"x", x}, {"w", w}});
   ops_detail::dispatch_float(x.dtype(), "rmsnorm_forward",
                              [&](auto tag) { rms_forward<decltype(tag)>(y, rstd, x, w, eps); });
 }
 
 void rmsnorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w,
                       const Tensor& rstd) {
-  check_tensor(x, "x", {-1, -1});
-  check_tensor(w, "w", x.dtype(), {x.size(1)});
-  check_tensor(dy, "dy", x.dtype(), x.shape());
-  check_tensor(dw, "dw", x.dtype(), w.shape());
-  check_tensor(rstd, "rstd", x.dtype(), {x.size(0)});
-  if (dx.defined()) check_tensor(dx, "dx", x.dtype(), x.shape());
-  ops_detail::check_cpu("rmsnorm_backward",
-                        {{"dx", dx}, {"dw", dw}, {"dy", dy}, {"x", x}, {"w", w}, {"rstd", rstd}});
   ops_detail::dispatch_float(x.dtype(), "rmsnorm_backward",
                              [&](auto tag) { rms_backward<decltype(tag)>(dx, dw, dy, x, w, rstd); });
 }
 
 void layernorm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x,
                        const Tensor& w, const Tensor& b, double eps) {
-  check_tensor(x, "x", {-1, -1});
-  check_tensor(w, "w", x.dtype(), {x.size(1)});
-  check_tensor(b, "b", x.dtype(), {x.size(1)});
-  check_tensor(y, "y", x.dtype(), x.shape());
-  check_tensor(mean, "mean", x.dtype(), {x.size(0)});
-  check_tensor(rstd, "rstd", x.dtype(), {x.size(0)});
-  ops_detail::check_cpu("layernorm_forward",
-                        {{"y", y}, {"mean", mean}, {"rstd", rstd}, {"x", x}, {"w", w}, {"b", b}});
   ops_detail::dispatch_float(x.dtype(), "layernorm_forward",
                              [&](auto tag) { ln_forward<decltype(tag)>(y, mean, rstd, x, w, b, eps); });
 }
 
 void layernorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy,
                         const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd) {
-  check_tensor(x, "x", {-1, -1});
-  check_tensor(w, "w", x.dtype(), {x.size(1)});
-  check_tensor(dy, "dy", x.dtype(), x.shape());
-  check_tensor(dw, "dw", x.dtype(), w.shape());
-  check_tensor(mean, "mean", x.dtype(), {x.size(0)});
-  check_tensor(rstd, "rstd", x.dtype(), {x.size(0)});
-  if (db.defined()) check_tensor(db, "db", x.dtype(), w.shape());
-  if (dx.defined()) check_tensor(dx, "dx", x.dtype(), x.shape());
-  ops_detail::check_cpu(
-      "layernorm_backward",
-      {{"dx", dx}, {"dw", dw}, {"db", db}, {"dy", dy}, {"x", x}, {"w", w}, {"mean", mean}, {"rstd", rstd}});
   ops_detail::dispatch_float(x.dtype(), "layernorm_backward",
                              [&](auto tag) { ln_backward<decltype(tag)>(dx, dw, db, dy, x, w, mean, rstd); });
 }
 
+}  // namespace cpu
 }  // namespace strand

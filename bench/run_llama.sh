@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The Llama training benchmark of bench/README.md, strand and its PyTorch peer in one call on one GPU:
+#
+#   bash bench/run_llama.sh [SHAPES] [PEER_MODES]     e.g.  bash bench/run_llama.sh "150m 1b" "eager compile"
+#
+# strand runs configs/bench/llama_<shape>.yaml from the bundle carried as .device-bundle.tar.xz (or $STRAND);
+# the peer is bench/torch_llama_peer.py at the same micro-batch (2 x 8192 tokens). The full log goes to
+# $OUT/bench.log (default ./out); a table of tokens/s, MFU and peak memory, with strand's speed-up over the best
+# peer, is printed last.
+set -u
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="${OUT:-$ROOT/out}"
+mkdir -p "$OUT"
+cd "$ROOT" || exit 1
+SHAPES="${1:-150m 1b}"
+PEER_MODES="${2-eager compile}"
+LOG="$OUT/bench.log"
+: >>"$LOG"
+export PYTHONUNBUFFERED=1
+
+STRAND="${STRAND:-}"
+if [ -z "$STRAND" ]; then
+  [ -x /tmp/.device-bundle/run ] || tar xJf .device-bundle.tar.xz -C /tmp
+  STRAND=/tmp/.device-bundle/run
+fi
+
+rows=()
+for shape in $SHAPES; do
+  dir="/tmp/bench_$shape"
+  rm -rf "$dir"
+  echo "=== strand $shape" >>"$LOG"
+  "$STRAND" train --config-name "bench/llama_$shape" run.dir="$dir" ${STRAND_BENCH_OVERRIDES:-} >>"$LOG" 2>&1
+  strand_line="$(python3 - "$dir/metrics.jsonl" <<'PY'
+import json, sys
+try:
+    last = [json.loads(l) for l in open(sys.argv[1]) if "train/tokens_per_s" in l][-1]
+    print(f'{last["train/tokens_per_s"]:.0f} {last["train/mfu"]:.4f} {last["train/peak_gpu_memory_gib"]:.2f}')
+except Exception as e:  # the run failed: its log says why
+    print(f"nan nan nan")
+PY
+)"
+  read -r s_tps s_mfu s_mem <<<"$strand_line"
+  rows+=("$shape strand $s_tps $s_mfu $s_mem")
+  best=0
+  for mode in $PEER_MODES; do
+    echo "=== peer $shape $mode" >>"$LOG"
+    json="$(python3 bench/torch_llama_peer.py --shape "$shape" --mbs 2 --mode "$mode" --steps 10 --warmup 3 2>>"$LOG" | tail -1)"
+    echo "$json" >>"$LOG"
+    peer_line="$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["tokens_per_s"], r["mfu"], r["peak_gib"])' "$json" 2>/dev/null || echo "nan nan nan")"
+    read -r p_tps p_mfu p_mem <<<"$peer_line"
+    rows+=("$shape torch-$mode $p_tps $p_mfu $p_mem")
+    best="$(python3 -c 'import sys; a,b=sys.argv[1:]; print(max(float(a), float(b) if b!="nan" else 0))' "$best" "$p_tps")"
+  done
+  ratio="$(python3 -c 'import sys; s,b=map(float,sys.argv[1:]); print(f"{s/b:.2f}x" if b>0 and s==s else "n/a")' "$s_tps" "$best")"
+  rows+=("$shape speedup $ratio - -")
+done
+
+{
+  echo
+  echo "llama training benchmark ($(nvidia-smi --query-gpu=name --format=csv,noheader | head -1), seq 8192, micro-batch 2)"
+  printf '%-6s %-14s %12s %8s %10s\n' shape run tokens/s MFU peak_GiB
+  for r in "${rows[@]}"; do
+    # shellcheck disable=SC2086
+    printf '%-6s %-14s %12s %8s %10s\n' $r
+  done
+} | tee -a "$LOG"

@@ -1,0 +1,60 @@
+#include "strand/cuda/runtime.h"
+
+#include "strand/core/device_memory.h"
+#include "strand/core/error.h"
+#include "strand/ops/cuda/launch.h"
+
+#include <cublasLt.h>
+
+#include <algorithm>
+
+namespace strand::cuda {
+namespace {
+
+struct Runtime {
+  cudaStream_t stream = nullptr;
+  cublasLtHandle_t lt = nullptr;
+  void* scratch = nullptr;
+  size_t scratch_bytes = 0;
+
+  Runtime() {
+    check_cuda(cudaStreamCreate(&stream), "cudaStreamCreate");
+    const cublasStatus_t s = cublasLtCreate(&lt);
+    STRAND_CHECK(s == CUBLAS_STATUS_SUCCESS, "cublasLtCreate failed with status {}", static_cast<int>(s));
+  }
+};
+
+Runtime& runtime() {
+  static Runtime r;  // lives until exit: handles are released with the process
+  return r;
+}
+
+}  // namespace
+
+cudaStream_t stream() {
+  return runtime().stream;
+}
+
+cublasLtContext* cublaslt() {
+  return runtime().lt;
+}
+
+void* scratch(size_t bytes) {
+  Runtime& r = runtime();
+  if (bytes > r.scratch_bytes) {
+    if (r.scratch != nullptr) {
+      check_cuda(cudaStreamSynchronize(r.stream), "scratch resize");
+      device_free(Device::cuda(), r.scratch);
+    }
+    const size_t grown = std::max(bytes, r.scratch_bytes * 2);
+    r.scratch = device_alloc(Device::cuda(), grown);
+    r.scratch_bytes = grown;
+  }
+  return r.scratch;
+}
+
+void synchronize(const char* what) {
+  check_cuda(cudaStreamSynchronize(stream()), what);
+}
+
+}  // namespace strand::cuda

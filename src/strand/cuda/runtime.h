@@ -1,0 +1,28 @@
+// The CUDA runtime state the backend shares: the stream every op enqueues on, library handles and a scratch
+// workspace. One device per process (device 0 unless strand::cuda::set_device picked another); created on
+// first use.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+
+struct cublasLtContext;
+
+namespace strand::cuda {
+
+// The stream all ops run on. It is a blocking stream, so plain cudaMemcpy on the default stream (the core's
+// device_copy) stays ordered with it.
+cudaStream_t stream();
+// cuBLASLt handle (cublasLtHandle_t).
+cublasLtContext* cublaslt();
+
+// A device buffer of at least `bytes` for the duration of one op: later calls may reuse (or grow) it, so it
+// must not be held across ops. Grows only when a larger size is first asked for, so steady-state steps
+// allocate nothing.
+void* scratch(size_t bytes);
+
+// Waits for all work on stream(), throwing strand::Error naming `what` on a failure.
+void synchronize(const char* what);
+
+}  // namespace strand::cuda

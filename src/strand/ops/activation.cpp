@@ -1,0 +1,94 @@
+#include "strand/ops/activation.h"
+
+#include "strand/ops/cpu/cpu_ops.h"
+#include "strand/ops/dispatch.h"
+
+#if defined(STRAND_WITH_CUDA)
+#include "strand/cuda/runtime.h"
+#include "strand/ops/cuda/activation.h"
+#endif
+
+namespace strand {
+namespace {
+
+void check_same(const Tensor& a, const char* name, const Tensor& ref) {
+  check_tensor(a, name, ref.dtype(), ref.shape());
+}
+
+}  // namespace
+
+void swiglu_forward(const Tensor& out, const Tensor& gate, const Tensor& up) {
+  const char* op = "swiglu_forward";
+  const Device device = ops_detail::common_device(op, {{"out", out}, {"gate", gate}, {"up", up}});
+  ops_detail::check_act(gate, "gate", {-1, -1});
+  check_same(up, "up", gate);
+  check_same(out, "out", gate);
+  if (device.type == DeviceType::CPU) {
+    cpu::swiglu_forward(out, gate, up);
+    return;
+  }
+#if defined(STRAND_WITH_CUDA)
+  const int64_t rows = gate.size(0), cols = gate.size(1);
+  cuda::swiglu_forward(gate.dtype(), out.raw(), cols, gate.raw(), up.raw(), cols, rows, cols, cuda::stream());
+#else
+  ops_detail::no_cuda(op);
+#endif
+}
+
+void swiglu_backward(const Tensor& dgate, const Tensor& dup, const Tensor& dout, const Tensor& gate,
+                     const Tensor& up) {
+  const char* op = "swiglu_backward";
+  const Device device = ops_detail::common_device(
+      op, {{"dgate", dgate}, {"dup", dup}, {"dout", dout}, {"gate", gate}, {"up", up}});
+  ops_detail::check_act(gate, "gate", {-1, -1});
+  for (auto [t, name] : {std::pair{&up, "up"}, {&dout, "dout"}, {&dgate, "dgate"}, {&dup, "dup"}})
+    check_same(*t, name, gate);
+  if (device.type == DeviceType::CPU) {
+    cpu::swiglu_backward(dgate, dup, dout, gate, up);
+    return;
+  }
+#if defined(STRAND_WITH_CUDA)
+  const int64_t rows = gate.size(0), cols = gate.size(1);
+  cuda::swiglu_backward(gate.dtype(), dgate.raw(), dup.raw(), dout.raw(), cols, gate.raw(), up.raw(), cols,
+                        rows, cols, cuda::stream());
+#else
+  ops_detail::no_cuda(op);
+#endif
+}
+
+void gelu_forward(const Tensor& out, const Tensor& x) {
+  const char* op = "gelu_forward";
+  const Device device = ops_detail::common_device(op, {{"out", out}, {"x", x}});
+  STRAND_CHECK(x.defined() && x.is_contiguous(), "x must be a defined contiguous tensor");
+  ops_detail::check_act(x, "x", x.shape());
+  check_same(out, "out", x);
+  if (device.type == DeviceType::CPU) {
+    cpu::gelu_forward(out, x);
+    return;
+  }
+#if defined(STRAND_WITH_CUDA)
+  cuda::gelu_forward(x.dtype(), out.raw(), x.raw(), x.numel(), cuda::stream());
+#else
+  ops_detail::no_cuda(op);
+#endif
+}
+
+void gelu_backward(const Tensor& dx, const Tensor& dout, const Tensor& x) {
+  const char* op = "gelu_backward";
+  const Device device = ops_detail::common_device(op, {{"dx", dx}, {"dout", dout}, {"x", x}});
+  STRAND_CHECK(x.defined() && x.is_contiguous(), "x must be a defined contiguous tensor");
+  ops_detail::check_act(x, "x", x.shape());
+  check_same(dout, "dout", x);
+  check_same(dx, "dx", x);
+  if (device.type == DeviceType::CPU) {
+    cpu::gelu_backward(dx, dout, x);
+    return;
+  }
+#if defined(STRAND_WITH_CUDA)
+  cuda::gelu_backward(x.dtype(), dx.raw(), dout.raw(), x.raw(), x.numel(), cuda::stream());
+#else
+  ops_detail::no_cuda(op);
+#endif
+}
+
+}  // namespace strand

@@ -1,0 +1,58 @@
+// Internal: the CPU reference implementations behind the ops' entry points (ops/*.cpp), which have already
+// checked shapes, dtypes and devices. Semantics are those of the public headers (ops/*.h).
+#pragma once
+
+#include "strand/ops/adamw.h"
+#include "strand/ops/attention.h"
+#include "strand/ops/loss.h"
+
+#include <vector>
+
+namespace strand::cpu {
+
+// y = x w^T + b, plus y's previous contents if accumulate.
+void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b, bool accumulate);
+void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy, const Tensor& x,
+                     const Tensor& w);
+
+void rmsnorm_forward(const Tensor& y, const Tensor& rstd, const Tensor& x, const Tensor& w, double eps);
+void rmsnorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w,
+                      const Tensor& rstd);
+void layernorm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x,
+                       const Tensor& w, const Tensor& b, double eps);
+void layernorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy,
+                        const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd);
+
+// Rotates by sign * angle (+1 forward, -1 backward); checks that positions are non-negative.
+void rope_apply(const Tensor& out, const Tensor& x, const Tensor& positions,
+                const std::vector<double>& inv_freq, double sign);
+
+// Both check the contents of cu_seqlens.
+void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k,
+                       const Tensor& v, const Tensor& cu_seqlens, const AttentionOptions& options);
+void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout,
+                        const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                        const Tensor& lse, const Tensor& cu_seqlens, const AttentionOptions& options);
+
+void swiglu_forward(const Tensor& out, const Tensor& gate, const Tensor& up);
+void swiglu_backward(const Tensor& dgate, const Tensor& dup, const Tensor& dout, const Tensor& gate,
+                     const Tensor& up);
+void gelu_forward(const Tensor& out, const Tensor& x);
+void gelu_backward(const Tensor& dx, const Tensor& dout, const Tensor& x);
+
+// Both check that every token lies in the table.
+void embedding_forward(const Tensor& y, const Tensor& tokens, const Tensor& table);
+void embedding_backward(const Tensor& dtable, const Tensor& dy, const Tensor& tokens, int64_t padding_idx);
+
+// Both check that every label is in the vocabulary or ignored.
+LossSums cross_entropy_forward(const Tensor& losses, const Tensor& lse, const Tensor& logits,
+                               const Tensor& labels, const Tensor& weights, int32_t ignore_index);
+void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const Tensor& labels,
+                            const Tensor& weights, const Tensor& lse, double scale, int32_t ignore_index);
+
+void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
+                const AdamWOptions& options, int64_t step);
+
+void add_inplace(const Tensor& dst, const Tensor& src);
+
+}  // namespace strand::cpu

@@ -1,0 +1,121 @@
+// cuBLASLt is column-major; a row-major C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T, so the
+// operands swap and nothing is copied. Descriptors and the heuristic's algorithm are cached per shape, so a
+// steady-state step queries nothing.
+#include "strand/ops/cuda/gemm.h"
+
+#include "strand/core/error.h"
+#include "strand/cuda/runtime.h"
+
+#include <cublasLt.h>
+
+#include <map>
+#include <mutex>
+#include <tuple>
+
+namespace strand::cuda {
+namespace {
+
+constexpr size_t kWorkspaceBytes = size_t{32} << 20;  // cuBLASLt's recommendation for Hopper
+
+void check_lt(cublasStatus_t status, const char* what) {
+  STRAND_CHECK(status == CUBLAS_STATUS_SUCCESS, "cuBLASLt {} failed with status {}", what,
+               static_cast<int>(status));
+}
+
+cudaDataType_t cuda_type(DType t) {
+  switch (t) {
+    case DType::F32:
+      return CUDA_R_32F;
+    case DType::BF16:
+      return CUDA_R_16BF;
+    default:
+      STRAND_CHECK(false, "gemm: unsupported dtype {}", dtype_name(t));
+  }
+  return CUDA_R_32F;
+}
+
+using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, DType, DType,
+                       bool>;  // all of Gemm but pointers and scalars
+
+// Everything cuBLASLt needs for one shape, built once.
+struct Plan {
+  cublasLtMatmulDesc_t desc = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+};
+
+Plan make_plan(const Gemm& g) {
+  Plan p;
+  // Column-major view: D^T [n, m] = op(B)^T [n, k] op(A)^T [k, m].
+  check_lt(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "MatmulDescCreate");
+  const cublasOperation_t op_first = g.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t op_second = g.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  check_lt(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof(op_first)),
+           "set TRANSA");
+  check_lt(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof(op_second)),
+           "set TRANSB");
+  if (g.bias != nullptr) {
+    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    check_lt(
+        cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)),
+        "set EPILOGUE");
+    const cudaDataType_t bias_type = cuda_type(g.c_dtype);
+    check_lt(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
+                                            sizeof(bias_type)),
+             "set BIAS_DATA_TYPE");
+  }
+  // Stored shapes in column-major terms: a row-major [r, c] matrix with row stride ld is a column-major
+  // [c, r] matrix with leading dimension ld.
+  const auto rows_of = [](bool trans, int64_t outer, int64_t inner) { return trans ? inner : outer; };
+  const uint64_t b_rows = static_cast<uint64_t>(rows_of(g.trans_b, g.n, g.k));
+  const uint64_t b_cols = static_cast<uint64_t>(rows_of(g.trans_b, g.k, g.n));
+  const uint64_t a_rows = static_cast<uint64_t>(rows_of(g.trans_a, g.k, g.m));
+  const uint64_t a_cols = static_cast<uint64_t>(rows_of(g.trans_a, g.m, g.k));
+  check_lt(cublasLtMatrixLayoutCreate(&p.a, cuda_type(g.ab), b_rows, b_cols, g.ldb), "layout B");
+  check_lt(cublasLtMatrixLayoutCreate(&p.b, cuda_type(g.ab), a_rows, a_cols, g.lda), "layout A");
+  check_lt(cublasLtMatrixLayoutCreate(&p.c, cuda_type(g.c_dtype), static_cast<uint64_t>(g.n),
+                                      static_cast<uint64_t>(g.m), g.ldc),
+           "layout C");
+
+  cublasLtMatmulPreference_t pref = nullptr;
+  check_lt(cublasLtMatmulPreferenceCreate(&pref), "PreferenceCreate");
+  check_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                &kWorkspaceBytes, sizeof(kWorkspaceBytes)),
+           "set MAX_WORKSPACE_BYTES");
+  cublasLtMatmulHeuristicResult_t result{};
+  int found = 0;
+  check_lt(cublasLtMatmulAlgoGetHeuristic(cublaslt(), p.desc, p.a, p.b, p.c, p.c, pref, 1, &result, &found),
+           "AlgoGetHeuristic");
+  cublasLtMatmulPreferenceDestroy(pref);
+  STRAND_CHECK(found > 0, "cuBLASLt has no algorithm for a [{}, {}] x [{}, {}] product of {} into {}", g.m,
+               g.k, g.k, g.n, dtype_name(g.ab), dtype_name(g.c_dtype));
+  p.algo = result.algo;
+  return p;
+}
+
+const Plan& plan_for(const Gemm& g) {
+  static std::mutex mutex;
+  static std::map<Key, Plan> plans;  // kept for the process's lifetime, like the handle
+  const Key key{g.trans_a, g.trans_b, g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.ab, g.c_dtype, g.bias != nullptr};
+  const std::lock_guard lock(mutex);
+  auto it = plans.find(key);
+  if (it == plans.end()) it = plans.emplace(key, make_plan(g)).first;
+  return it->second;
+}
+
+}  // namespace
+
+void gemm(const Gemm& g, cudaStream_t stream) {
+  if (g.m == 0 || g.n == 0) return;
+  const Plan& p = plan_for(g);
+  if (g.bias != nullptr)
+    check_lt(
+        cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias, sizeof(g.bias)),
+        "set BIAS_POINTER");
+  void* workspace = scratch(kWorkspaceBytes);
+  check_lt(cublasLtMatmul(cublaslt(), p.desc, &g.alpha, g.b, p.a, g.a, p.b, &g.beta, g.c, p.c, g.c, p.c,
+                          &p.algo, workspace, kWorkspaceBytes, stream),
+           "Matmul");
+}
+
+}  // namespace strand::cuda

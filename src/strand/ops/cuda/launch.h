@@ -1,0 +1,26 @@
+// Shared conventions of the CUDA launchers in this directory (ops/cuda/*.h).
+//
+// The device-neutral entry points (ops/*.cpp) validate shapes, dtypes and devices and then call these with
+// raw device pointers, so nothing here re-checks arguments. Every launcher enqueues work on `stream` and
+// returns without synchronising; launch errors are thrown as strand::Error by check_launch.
+//
+// Element types: `act` is the dtype of activations and of the compute copies of weights, F32 or BF16;
+// statistics (rstd, lse, losses) and parameter gradients are always F32, and arithmetic is F32 throughout.
+// Row-major matrices take a leading dimension (elements between rows) where views into fused buffers need
+// one.
+#pragma once
+
+#include "strand/core/dtype.h"
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace strand::cuda {
+
+// Throws strand::Error naming `what` if the last launch failed (no synchronisation).
+void check_launch(const char* what);
+// Throws strand::Error naming `what` if status is not cudaSuccess.
+void check_cuda(cudaError_t status, const char* what);
+
+}  // namespace strand::cuda

@@ -1,0 +1,407 @@
+// RMSNorm forward and backward, with the pre-norm residual add fused in.
+//
+// A row is handled by a block of blockDim.x threads (a multiple of a warp; a single warp handles a row of at
+// most 32 vectors, and a block then holds several such rows along y). When widths and pointers allow 16-byte
+// accesses, each thread keeps its kVecs vectors of the row in registers between the reduction and the output;
+// otherwise a thread strides over the row's elements and reads them again.
+//
+// dw is reduced without atomics: the backward pass runs P workers (a row block each, P fixed by the shape),
+// worker p summing rows p, p + P, ... into its own row of partial sums in the workspace; a second kernel adds
+// the P partial rows in order into dw. The order of every addition depends only on the shapes.
+#include "strand/ops/cuda/norm.h"
+
+#include "strand/core/error.h"
+
+#include <cuda_bf16.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace strand::cuda {
+namespace {
+
+constexpr int kWarp = 32;
+constexpr unsigned kFullMask = 0xffffffffu;
+constexpr int kMaxRowThreads = 512;
+// Row elements a thread keeps in registers, so rows up to 512 * 16 = 8192 wide take the register path.
+constexpr int kMaxElementsPerThread = 16;
+// Rows per block when one warp covers a row.
+constexpr int kWarpRowsPerBlock = 4;
+// Backward workers, each owning one row of dw partial sums: as many as keep the partials at about 2^20
+// elements (4 MiB), so narrow rows get more workers (each a smaller block) and the partials stay small next
+// to dy and x.
+constexpr int64_t kPartialElements = int64_t{1} << 20;
+// The final dw reduction: a block covers kFinalCols columns, its threads along y splitting the partial rows.
+constexpr int kFinalCols = 32;
+constexpr int kFinalSlices = 32;
+constexpr int kFinalThreads = kFinalCols * kFinalSlices;
+
+// Elements of T moved by one 16-byte access.
+template <typename T>
+inline constexpr int kVecWidth = 16 / static_cast<int>(sizeof(T));
+
+template <typename T, int N>
+struct alignas(sizeof(T) * N) Vec {
+  T e[N];
+};
+
+template <typename T>
+__device__ __forceinline__ float to_f32(T v) {
+  if constexpr (std::is_same_v<T, float>) {
+    return v;
+  } else {
+    return __bfloat162float(v);
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ T from_f32(float v) {
+  if constexpr (std::is_same_v<T, float>) {
+    return v;
+  } else {
+    return __float2bfloat16_rn(v);
+  }
+}
+
+// out = the N elements of T at p, widened to F32, read in accesses of at most 16 bytes (p aligned to them).
+template <int N, typename T>
+__device__ __forceinline__ void load(const T* p, float (&out)[N]) {
+  constexpr int kChunk = std::min(N, kVecWidth<T>);
+#pragma unroll
+  for (int i = 0; i < N; i += kChunk) {
+    const Vec<T, kChunk> v = *reinterpret_cast<const Vec<T, kChunk>*>(p + i);
+#pragma unroll
+    for (int k = 0; k < kChunk; ++k) out[i + k] = to_f32(v.e[k]);
+  }
+}
+
+// The N values of in rounded to T and written at p, in accesses of at most 16 bytes.
+template <int N, typename T>
+__device__ __forceinline__ void store(T* p, const float (&in)[N]) {
+  constexpr int kChunk = std::min(N, kVecWidth<T>);
+#pragma unroll
+  for (int i = 0; i < N; i += kChunk) {
+    Vec<T, kChunk> v;
+#pragma unroll
+    for (int k = 0; k < kChunk; ++k) v.e[k] = from_f32<T>(in[i + k]);
+    *reinterpret_cast<Vec<T, kChunk>*>(p + i) = v;
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ float round_to(float v) {
+  return to_f32(from_f32<T>(v));
+}
+
+// Sum of v over the blockDim.x threads of a row, in a fixed order, the same value in every one of them.
+// Blocks of more than a warp hold one row (blockDim.y == 1), so their __syncthreads is uniform.
+__device__ float row_sum(float v) {
+  // The butterfly gives every lane the same bits: each step adds the same two values, in either order.
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(kFullMask, v, offset);
+  if (blockDim.x == kWarp) return v;
+  __shared__ float warp_sums[kMaxRowThreads / kWarp];
+  if (threadIdx.x % kWarp == 0) warp_sums[threadIdx.x / kWarp] = v;
+  __syncthreads();
+  float total = 0;
+  for (int i = 0; i < static_cast<int>(blockDim.x) / kWarp; ++i) total += warp_sums[i];
+  __syncthreads();  // warp_sums is reused by the next row
+  return total;
+}
+
+// Thread x of a row owns vectors x, x + blockDim.x, ... (kVecs of them, V elements each) of the row.
+template <typename T, int kVecs>
+__global__ void __launch_bounds__(kMaxRowThreads)
+    rmsnorm_forward_vec_kernel(T* y, float* rstd, T* sum_out, const T* x, const T* residual, const T* w,
+                               int64_t rows, int cols, float eps) {
+  constexpr int V = kVecWidth<T>;
+  const int64_t row = int64_t{blockIdx.x} * blockDim.y + threadIdx.y;
+  if (row >= rows) return;  // whole warps, which reduce among themselves only
+  const int64_t base = row * cols;
+  float s[kVecs][V];
+  float squares = 0;
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) {
+    const int c = (i * static_cast<int>(blockDim.x) + static_cast<int>(threadIdx.x)) * V;
+    if (c >= cols) continue;
+    load<V>(x + base + c, s[i]);
+    if (residual) {
+      // The sum is rounded to T before it is normalised, so the backward pass (which sees sum_out) agrees.
+      float r[V];
+      load<V>(residual + base + c, r);
+#pragma unroll
+      for (int k = 0; k < V; ++k) s[i][k] = round_to<T>(s[i][k] + r[k]);
+      store<V>(sum_out + base + c, s[i]);
+    }
+#pragma unroll
+    for (int k = 0; k < V; ++k) squares += s[i][k] * s[i][k];
+  }
+  const float r = 1.0f / sqrtf(row_sum(squares) / static_cast<float>(cols) + eps);
+  if (threadIdx.x == 0) rstd[row] = r;
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) {
+    const int c = (i * static_cast<int>(blockDim.x) + static_cast<int>(threadIdx.x)) * V;
+    if (c >= cols) continue;
+    float wv[V];
+    load<V>(w + c, wv);
+#pragma unroll
+    for (int k = 0; k < V; ++k) s[i][k] = wv[k] * (s[i][k] * r);
+    store<V>(y + base + c, s[i]);
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kMaxRowThreads)
+    rmsnorm_forward_any_kernel(T* y, float* rstd, T* sum_out, const T* x, const T* residual, const T* w,
+                               int64_t rows, int64_t cols, float eps) {
+  const int64_t row = int64_t{blockIdx.x} * blockDim.y + threadIdx.y;
+  if (row >= rows) return;
+  const int64_t base = row * cols;
+  float squares = 0;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+    float s = to_f32(x[base + c]);
+    if (residual) {
+      s = round_to<T>(s + to_f32(residual[base + c]));
+      sum_out[base + c] = from_f32<T>(s);
+    }
+    squares += s * s;
+  }
+  const float r = 1.0f / sqrtf(row_sum(squares) / static_cast<float>(cols) + eps);
+  if (threadIdx.x == 0) rstd[row] = r;
+  // Each thread reads back only elements it wrote itself.
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+    const float s = to_f32(residual ? sum_out[base + c] : x[base + c]);
+    y[base + c] = from_f32<T>(to_f32(w[c]) * (s * r));
+  }
+}
+
+// dx = r (w dy - x r^2 mean(w dy x)) (+ dresidual); worker p adds dy x r of rows p, p + P, ... into its
+// partial row. dy and x stay in registers as T between the reduction and dx.
+template <typename T, int kVecs>
+__global__ void __launch_bounds__(kMaxRowThreads)
+    rmsnorm_backward_vec_kernel(T* dx, float* partials, const T* dy, const T* dresidual, const T* x,
+                                const T* w, const float* rstd, int64_t rows, int cols, int64_t num_partials) {
+  constexpr int V = kVecWidth<T>;
+  const int64_t worker = int64_t{blockIdx.x} * blockDim.y + threadIdx.y;
+  if (worker >= num_partials) return;  // whole warps, which reduce among themselves only
+  float dw[kVecs][V] = {};
+  for (int64_t row = worker; row < rows; row += num_partials) {
+    const int64_t base = row * cols;
+    const float r = rstd[row];
+    // dresidual is loaded with dy and x, so a row waits for memory once.
+    Vec<T, V> g[kVecs], xv[kVecs], wv[kVecs], dr[kVecs];
+    float dot = 0;
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      const int c = (i * static_cast<int>(blockDim.x) + static_cast<int>(threadIdx.x)) * V;
+      if (c >= cols) continue;
+      g[i] = *reinterpret_cast<const Vec<T, V>*>(dy + base + c);
+      xv[i] = *reinterpret_cast<const Vec<T, V>*>(x + base + c);
+      if (dx) wv[i] = *reinterpret_cast<const Vec<T, V>*>(w + c);
+      if (dx && dresidual) dr[i] = *reinterpret_cast<const Vec<T, V>*>(dresidual + base + c);
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        const float gk = to_f32(g[i].e[k]), xk = to_f32(xv[i].e[k]);
+        dw[i][k] += gk * xk * r;
+        if (dx) dot += to_f32(wv[i].e[k]) * gk * xk;
+      }
+    }
+    if (!dx) continue;
+    const float k_row = r * r * row_sum(dot) / static_cast<float>(cols);
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      const int c = (i * static_cast<int>(blockDim.x) + static_cast<int>(threadIdx.x)) * V;
+      if (c >= cols) continue;
+      float out[V];
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        out[k] = r * (to_f32(wv[i].e[k]) * to_f32(g[i].e[k]) - to_f32(xv[i].e[k]) * k_row);
+      }
+      if (dresidual) {
+#pragma unroll
+        for (int k = 0; k < V; ++k) out[k] += to_f32(dr[i].e[k]);
+      }
+      store<V>(dx + base + c, out);
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) {
+    const int c = (i * static_cast<int>(blockDim.x) + static_cast<int>(threadIdx.x)) * V;
+    if (c < cols) store<V>(partials + worker * cols + c, dw[i]);
+  }
+}
+
+// As rmsnorm_backward_vec_kernel, one element at a time, the partial row accumulating in the workspace.
+template <typename T>
+__global__ void __launch_bounds__(kMaxRowThreads)
+    rmsnorm_backward_any_kernel(T* dx, float* partials, const T* dy, const T* dresidual, const T* x,
+                                const T* w, const float* rstd, int64_t rows, int64_t cols,
+                                int64_t num_partials) {
+  const int64_t worker = int64_t{blockIdx.x} * blockDim.y + threadIdx.y;
+  if (worker >= num_partials) return;
+  float* partial = partials + worker * cols;
+  for (int64_t row = worker; row < rows; row += num_partials) {
+    const int64_t base = row * cols;
+    const float r = rstd[row];
+    float dot = 0;
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+      const float g = to_f32(dy[base + c]), xc = to_f32(x[base + c]);
+      const float contribution = g * xc * r;
+      partial[c] = row == worker ? contribution : partial[c] + contribution;
+      if (dx) dot += to_f32(w[c]) * g * xc;
+    }
+    if (!dx) continue;
+    const float k_row = r * r * row_sum(dot) / static_cast<float>(cols);
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+      float out = r * (to_f32(w[c]) * to_f32(dy[base + c]) - to_f32(x[base + c]) * k_row);
+      if (dresidual) out += to_f32(dresidual[base + c]);
+      dx[base + c] = from_f32<T>(out);
+    }
+  }
+}
+
+// dw[c] += the sum over p of partials[p, c], in order of p: thread (x, y) sums rows y, y + kFinalSlices, ...,
+// then thread (x, 0) adds the slices in order of y.
+__global__ void __launch_bounds__(kFinalThreads)
+    sum_partials_kernel(float* dw, const float* partials, int64_t num_partials, int64_t cols) {
+  const int64_t c = int64_t{blockIdx.x} * kFinalCols + threadIdx.x;
+  float sum = 0;
+  if (c < cols) {
+#pragma unroll 8
+    for (int64_t p = threadIdx.y; p < num_partials; p += kFinalSlices) sum += partials[p * cols + c];
+  }
+  __shared__ float slice_sums[kFinalSlices][kFinalCols];
+  slice_sums[threadIdx.y][threadIdx.x] = sum;
+  __syncthreads();
+  if (threadIdx.y != 0 || c >= cols) return;
+  float total = 0;
+  for (int s = 0; s < kFinalSlices; ++s) total += slice_sums[s][threadIdx.x];
+  dw[c] += total;
+}
+
+int64_t partial_count(int64_t rows, int64_t cols) {
+  return std::min(rows, std::max<int64_t>(1, kPartialElements / std::max<int64_t>(cols, 1)));
+}
+
+// Threads per row and rows per block for rows of `units` (vectors or elements) handled `per_thread` at a
+// time.
+struct RowBlocks {
+  int threads;
+  int rows_per_block;
+  dim3 block() const { return dim3(threads, rows_per_block); }
+  unsigned blocks_for(int64_t row_count) const {
+    return static_cast<unsigned>((row_count + rows_per_block - 1) / rows_per_block);
+  }
+};
+
+RowBlocks row_blocks(int64_t units, int per_thread) {
+  const int64_t threads = (units + per_thread - 1) / per_thread;
+  const int rounded =
+      static_cast<int>(std::min<int64_t>(kMaxRowThreads, (threads + kWarp - 1) / kWarp * kWarp));
+  return {rounded, rounded == kWarp ? kWarpRowsPerBlock : 1};
+}
+
+// Vectors per thread for the register path (a power of two, at most kMaxElementsPerThread elements), or 0
+// when a row is too wide for it.
+template <typename T>
+int vecs_per_thread(int64_t row_vectors) {
+  for (int v = 1; v * kVecWidth<T> <= kMaxElementsPerThread; v *= 2) {
+    if (row_vectors <= int64_t{kMaxRowThreads} * v) return v;
+  }
+  return 0;
+}
+
+// Calls fn(std::integral_constant<int, vecs>{}), vecs from vecs_per_thread<T>; only those widths are
+// instantiated.
+template <typename T, typename Fn>
+void with_vecs(int vecs, Fn&& fn) {
+  if constexpr (4 * kVecWidth<T> <= kMaxElementsPerThread) {
+    if (vecs == 4) return fn(std::integral_constant<int, 4>{});
+  }
+  if (vecs == 2) return fn(std::integral_constant<int, 2>{});
+  fn(std::integral_constant<int, 1>{});
+}
+
+bool aligned16(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
+template <typename Fn>
+void dispatch_act(DType act, const char* op, Fn&& fn) {
+  if (act == DType::F32) return fn(float{});
+  if (act == DType::BF16) return fn(__nv_bfloat16{});
+  throw Error(std::string(op) + ": activations must be F32 or BF16, got " + std::string(dtype_name(act)));
+}
+
+}  // namespace
+
+void rmsnorm_forward(DType act, void* y, float* rstd, void* sum_out, const void* x, const void* residual,
+                     const void* w, int64_t rows, int64_t cols, float eps, cudaStream_t stream) {
+  if (rows == 0 || cols == 0) return;
+  dispatch_act(act, "rmsnorm_forward", [&](auto tag) {
+    using T = decltype(tag);
+    constexpr int V = kVecWidth<T>;
+    auto* py = static_cast<T*>(y);
+    auto* ps = static_cast<T*>(sum_out);
+    const auto* px = static_cast<const T*>(x);
+    const auto* pr = static_cast<const T*>(residual);
+    const auto* pw = static_cast<const T*>(w);
+    const int vecs = cols % V == 0 ? vecs_per_thread<T>(cols / V) : 0;
+    if (vecs > 0 && aligned16(py) && aligned16(ps) && aligned16(px) && aligned16(pr) && aligned16(pw)) {
+      with_vecs<T>(vecs, [&](auto k) {
+        const RowBlocks b = row_blocks(cols / V, k);
+        rmsnorm_forward_vec_kernel<T, k><<<b.blocks_for(rows), b.block(), 0, stream>>>(
+            py, rstd, ps, px, pr, pw, rows, static_cast<int>(cols), eps);
+      });
+    } else {
+      const RowBlocks b = row_blocks(cols, 1);
+      rmsnorm_forward_any_kernel<T>
+          <<<b.blocks_for(rows), b.block(), 0, stream>>>(py, rstd, ps, px, pr, pw, rows, cols, eps);
+    }
+    check_launch("rmsnorm_forward");
+  });
+}
+
+void rmsnorm_backward(DType act, void* dx, float* dw, const void* dy, const void* dresidual, const void* x,
+                      const void* w, const float* rstd, int64_t rows, int64_t cols, void* workspace,
+                      cudaStream_t stream) {
+  if (rows == 0 || cols == 0) return;
+  dispatch_act(act, "rmsnorm_backward", [&](auto tag) {
+    using T = decltype(tag);
+    constexpr int V = kVecWidth<T>;
+    auto* pdx = static_cast<T*>(dx);
+    auto* partials = static_cast<float*>(workspace);
+    const auto* pdy = static_cast<const T*>(dy);
+    const auto* pdr = static_cast<const T*>(dresidual);
+    const auto* px = static_cast<const T*>(x);
+    const auto* pw = static_cast<const T*>(w);
+    const int64_t num_partials = partial_count(rows, cols);
+    const int vecs = cols % V == 0 ? vecs_per_thread<T>(cols / V) : 0;
+    if (vecs > 0 && aligned16(pdx) && aligned16(partials) && aligned16(pdy) && aligned16(pdr) &&
+        aligned16(px) && aligned16(pw)) {
+      with_vecs<T>(vecs, [&](auto k) {
+        const RowBlocks b = row_blocks(cols / V, k);
+        rmsnorm_backward_vec_kernel<T, k><<<b.blocks_for(num_partials), b.block(), 0, stream>>>(
+            pdx, partials, pdy, pdr, px, pw, rstd, rows, static_cast<int>(cols), num_partials);
+      });
+    } else {
+      const RowBlocks b = row_blocks(cols, 1);
+      rmsnorm_backward_any_kernel<T><<<b.blocks_for(num_partials), b.block(), 0, stream>>>(
+          pdx, partials, pdy, pdr, px, pw, rstd, rows, cols, num_partials);
+    }
+    check_launch("rmsnorm_backward");
+  });
+  const dim3 block(kFinalCols, kFinalSlices);
+  const auto blocks = static_cast<unsigned>((cols + kFinalCols - 1) / kFinalCols);
+  sum_partials_kernel<<<blocks, block, 0, stream>>>(dw, static_cast<const float*>(workspace),
+                                                    partial_count(rows, cols), cols);
+  check_launch("rmsnorm_backward dw");
+}
+
+size_t rmsnorm_backward_workspace_bytes(int64_t rows, int64_t cols) {
+  return static_cast<size_t>(partial_count(rows, cols) * cols) * sizeof(float);
+}
+
+}  // namespace strand::cuda

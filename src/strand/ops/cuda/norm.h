@@ -1,0 +1,23 @@
+// RMSNorm on the GPU, one row per token; see ops/norm.h for the arithmetic.
+#pragma once
+
+#include "strand/ops/cuda/launch.h"
+
+namespace strand::cuda {
+
+// y [rows, cols] = w * x * rstd; rstd [rows] F32. x, y, w of dtype act.
+// If residual is non-null, the normalised input is x + residual, written to sum_out [rows, cols] (the fused
+// residual add of a pre-norm block); otherwise sum_out is unused and may be null.
+void rmsnorm_forward(DType act, void* y, float* rstd, void* sum_out, const void* x, const void* residual,
+                     const void* w, int64_t rows, int64_t cols, float eps, cudaStream_t stream);
+
+// dx (assigned) = RMSNorm backward of dy at x (plus dresidual, when non-null: the gradient arriving through
+// the residual branch, summed in before the single rounding to act). dx may be null (skipped). dw [cols] F32
+// += sum over rows of dy * x * rstd, reduced deterministically through `workspace`
+// (rmsnorm_backward_workspace_bytes of it).
+void rmsnorm_backward(DType act, void* dx, float* dw, const void* dy, const void* dresidual, const void* x,
+                      const void* w, const float* rstd, int64_t rows, int64_t cols, void* workspace,
+                      cudaStream_t stream);
+size_t rmsnorm_backward_workspace_bytes(int64_t rows, int64_t cols);
+
+}  // namespace strand::cuda

@@ -1,0 +1,154 @@
+// Rotary position embedding: a thread owns V consecutive pairs of one token (V = 8 in BF16, 4 in F32 when
+// rows allow 16-byte accesses, else 1), computes their angles and sincos in F64 once, and rotates those pairs
+// in every head of the token.
+#include "strand/ops/cuda/rope.h"
+
+#include "strand/core/error.h"
+
+#include <cuda_bf16.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+namespace strand::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr double kInvPi = 0.318309886183790671537767526745028724;
+
+// Elements of T moved by one 16-byte access.
+template <typename T>
+inline constexpr int kVecWidth = 16 / static_cast<int>(sizeof(T));
+
+template <typename T, int N>
+struct alignas(sizeof(T) * N) Vec {
+  T e[N];
+};
+
+template <typename T>
+__device__ __forceinline__ float to_f32(T v) {
+  if constexpr (std::is_same_v<T, float>) {
+    return v;
+  } else {
+    return __bfloat162float(v);
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ T from_f32(float v) {
+  if constexpr (std::is_same_v<T, float>) {
+    return v;
+  } else {
+    return __float2bfloat16_rn(v);
+  }
+}
+
+// out = the N elements of T at p, widened to F32, read in accesses of at most 16 bytes (p aligned to them).
+template <int N, typename T>
+__device__ __forceinline__ void load(const T* p, float (&out)[N]) {
+  constexpr int kChunk = std::min(N, kVecWidth<T>);
+#pragma unroll
+  for (int i = 0; i < N; i += kChunk) {
+    const Vec<T, kChunk> v = *reinterpret_cast<const Vec<T, kChunk>*>(p + i);
+#pragma unroll
+    for (int k = 0; k < kChunk; ++k) out[i + k] = to_f32(v.e[k]);
+  }
+}
+
+// The N values of in rounded to T and written at p, in accesses of at most 16 bytes.
+template <int N, typename T>
+__device__ __forceinline__ void store(T* p, const float (&in)[N]) {
+  constexpr int kChunk = std::min(N, kVecWidth<T>);
+#pragma unroll
+  for (int i = 0; i < N; i += kChunk) {
+    Vec<T, kChunk> v;
+#pragma unroll
+    for (int k = 0; k < kChunk; ++k) v.e[k] = from_f32<T>(in[i + k]);
+    *reinterpret_cast<Vec<T, kChunk>*>(p + i) = v;
+  }
+}
+
+// Block: x over the token's pair groups (pairs / V of them), y over tokens. freqs stays in the parameter
+// space (__grid_constant__) rather than being copied per thread.
+template <typename T, int V>
+__global__ void __launch_bounds__(kThreads)
+    rope_kernel(T* out, int64_t ld_out, const T* x, int64_t ld_x, const int32_t* positions, int64_t tokens,
+                int64_t heads, int64_t head_dim, const __grid_constant__ RopeFrequencies freqs,
+                bool inverse) {
+  const int64_t token = int64_t{blockIdx.x} * blockDim.y + threadIdx.y;
+  if (token >= tokens) return;
+  const int first_pair = static_cast<int>(threadIdx.x) * V;
+  const double position = positions[token];
+  float cos_a[V], sin_a[V];
+#pragma unroll
+  for (int k = 0; k < V; ++k) {
+    // sincospi reduces its argument exactly, without sincos's slow path for large angles (a call and a local
+    // array); the extra rounding of angle / pi is ~1e-16 relative, far below the F32 rounding of the result.
+    double s, c;
+    sincospi(position * freqs.inv_freq[first_pair + k] * kInvPi, &s, &c);
+    cos_a[k] = static_cast<float>(c);
+    sin_a[k] = static_cast<float>(inverse ? -s : s);
+  }
+  const int64_t half = freqs.pairs;
+  const T* xr = x + token * ld_x + first_pair;
+  T* yr = out + token * ld_out + first_pair;
+  // out may alias x: each pair is read before it is written, by the thread that writes it.
+  for (int64_t h = 0; h < heads; ++h, xr += head_dim, yr += head_dim) {
+    float a[V], b[V], ra[V], rb[V];
+    load<V>(xr, a);
+    load<V>(xr + half, b);
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      ra[k] = a[k] * cos_a[k] - b[k] * sin_a[k];
+      rb[k] = b[k] * cos_a[k] + a[k] * sin_a[k];
+    }
+    store<V>(yr, ra);
+    store<V>(yr + half, rb);
+  }
+}
+
+bool aligned16(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
+template <typename Fn>
+void dispatch_act(DType act, const char* op, Fn&& fn) {
+  if (act == DType::F32) return fn(float{});
+  if (act == DType::BF16) return fn(__nv_bfloat16{});
+  throw Error(std::string(op) + ": activations must be F32 or BF16, got " + std::string(dtype_name(act)));
+}
+
+template <typename T, int V>
+void launch_rope(T* out, int64_t ld_out, const T* x, int64_t ld_x, const int32_t* positions, int64_t tokens,
+                 int64_t heads, int64_t head_dim, const RopeFrequencies& freqs, bool inverse,
+                 cudaStream_t stream) {
+  const int groups = freqs.pairs / V;
+  const int tokens_per_block = std::max(1, kThreads / groups);
+  const auto blocks = static_cast<unsigned>((tokens + tokens_per_block - 1) / tokens_per_block);
+  rope_kernel<T, V><<<blocks, dim3(groups, tokens_per_block), 0, stream>>>(
+      out, ld_out, x, ld_x, positions, tokens, heads, head_dim, freqs, inverse);
+}
+
+}  // namespace
+
+void rope_apply(DType act, void* out, int64_t ld_out, const void* x, int64_t ld_x, const int32_t* positions,
+                int64_t tokens, int64_t heads, int64_t head_dim, const RopeFrequencies& freqs, bool inverse,
+                cudaStream_t stream) {
+  if (tokens == 0 || heads == 0 || head_dim == 0) return;
+  dispatch_act(act, "rope_apply", [&](auto tag) {
+    using T = decltype(tag);
+    constexpr int V = kVecWidth<T>;
+    auto* o = static_cast<T*>(out);
+    const auto* xi = static_cast<const T*>(x);
+    if (freqs.pairs % V == 0 && ld_out % V == 0 && ld_x % V == 0 && aligned16(o) && aligned16(xi)) {
+      launch_rope<T, V>(o, ld_out, xi, ld_x, positions, tokens, heads, head_dim, freqs, inverse, stream);
+    } else {
+      launch_rope<T, 1>(o, ld_out, xi, ld_x, positions, tokens, heads, head_dim, freqs, inverse, stream);
+    }
+    check_launch("rope_apply");
+  });
+}
+
+}  // namespace strand::cuda

@@ -1,0 +1,64 @@
+#include "strand/ops/elementwise.h"
+
+#include "strand/ops/cpu/cpu_ops.h"
+#include "strand/ops/dispatch.h"
+
+#include <cstring>
+
+#if defined(STRAND_WITH_CUDA)
+#include "strand/cuda/runtime.h"
+#include "strand/ops/cuda/elementwise.h"
+#endif
+
+namespace strand {
+
+void add_inplace(const Tensor& dst, const Tensor& src) {
+  const char* op = "add_inplace";
+  const Device device = ops_detail::common_device(op, {{"dst", dst}, {"src", src}});
+  STRAND_CHECK(dst.defined() && dst.is_contiguous(), "dst must be a defined contiguous tensor");
+  ops_detail::check_act(dst, "dst", dst.shape());
+  check_tensor(src, "src", dst.dtype(), dst.shape());
+  if (device.type == DeviceType::CPU) {
+    cpu::add_inplace(dst, src);
+    return;
+  }
+#if defined(STRAND_WITH_CUDA)
+  cuda::add_inplace(dst.dtype(), dst.raw(), src.raw(), dst.numel(), cuda::stream());
+#else
+  ops_detail::no_cuda(op);
+#endif
+}
+
+void convert(const Tensor& dst, const Tensor& src) {
+  const char* op = "convert";
+  const Device device = ops_detail::common_device(op, {{"dst", dst}, {"src", src}});
+  STRAND_CHECK(dst.defined() && src.defined() && dst.is_contiguous() && src.is_contiguous(),
+               "{}: dst and src must be defined and contiguous", op);
+  STRAND_CHECK(dst.shape() == src.shape(), "{}: dst {} and src {} differ in shape", op, dst.str(), src.str());
+  if (device.type == DeviceType::CPU) {
+    Tensor(dst).copy_from(src);
+    return;
+  }
+#if defined(STRAND_WITH_CUDA)
+  check_tensor(src, "src", DType::F32, src.shape());
+  ops_detail::check_act(dst, "dst", src.shape());
+  cuda::cast_from_f32(dst.dtype(), dst.raw(), src.data<float>(), src.numel(), cuda::stream());
+#else
+  ops_detail::no_cuda(op);
+#endif
+}
+
+void zero(const Tensor& t) {
+  STRAND_CHECK(t.defined() && t.is_contiguous(), "zero: the tensor must be defined and contiguous");
+  if (t.is_cpu()) {
+    std::memset(t.raw(), 0, t.nbytes());
+    return;
+  }
+#if defined(STRAND_WITH_CUDA)
+  cuda::check_cuda(cudaMemsetAsync(t.raw(), 0, t.nbytes(), cuda::stream()), "cudaMemsetAsync");
+#else
+  ops_detail::no_cuda("zero");
+#endif
+}
+
+}  // namespace strand

@@ -1,0 +1,111 @@
+#include "strand/ops/linear.h"
+
+#include "strand/ops/cpu/cpu_ops.h"
+#include "strand/ops/dispatch.h"
+
+#if defined(STRAND_WITH_CUDA)
+#include "strand/cuda/runtime.h"
+#include "strand/ops/cuda/gemm.h"
+#endif
+
+namespace strand {
+
+void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b,
+                    const Tensor& residual) {
+  const char* op = "linear_forward";
+  const Device device =
+      ops_detail::common_device(op, {{"x", x}, {"w", w}, {"y", y}, {"b", b}, {"residual", residual}});
+  ops_detail::check_act(x, "x", {-1, -1});
+  const int64_t rows = x.size(0), in = x.size(1);
+  check_tensor(w, "w", x.dtype(), {-1, in});
+  const int64_t out = w.size(0);
+  check_tensor(y, "y", x.dtype(), {rows, out});
+  if (b.defined()) check_tensor(b, "b", x.dtype(), {out});
+  if (residual.defined()) check_tensor(residual, "residual", x.dtype(), {rows, out});
+  if (device.type == DeviceType::CPU) {
+    if (residual.defined() && residual.raw() != y.raw()) Tensor(y).copy_from(residual);
+    cpu::linear_forward(y, x, w, b, residual.defined());
+    return;
+  }
+#if defined(STRAND_WITH_CUDA)
+  cuda::Gemm g;
+  g.trans_b = true;
+  g.m = rows;
+  g.n = out;
+  g.k = in;
+  g.a = x.raw();
+  g.lda = in;
+  g.b = w.raw();
+  g.ldb = in;
+  g.c = y.raw();
+  g.ldc = out;
+  g.ab = g.c_dtype = x.dtype();
+  g.bias = b.defined() ? b.raw() : nullptr;
+  if (residual.defined()) {
+    // cuBLASLt reads C and writes D separately; here they are one buffer, so copy the residual in first
+    // unless it already is y.
+    if (residual.raw() != y.raw()) Tensor(y).copy_from(residual);
+    g.beta = 1;
+  }
+  cuda::gemm(g, cuda::stream());
+#else
+  ops_detail::no_cuda(op);
+#endif
+}
+
+void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy, const Tensor& x,
+                     const Tensor& w) {
+  const char* op = "linear_backward";
+  const Device device =
+      ops_detail::common_device(op, {{"x", x}, {"w", w}, {"dy", dy}, {"dw", dw}, {"dx", dx}, {"db", db}});
+  ops_detail::check_act(x, "x", {-1, -1});
+  const int64_t rows = x.size(0), in = x.size(1);
+  check_tensor(w, "w", x.dtype(), {-1, in});
+  const int64_t out = w.size(0);
+  check_tensor(dy, "dy", x.dtype(), {rows, out});
+  const DType grad_dtype = ops_detail::stat_dtype(x);
+  check_tensor(dw, "dw", grad_dtype, w.shape());
+  if (dx.defined()) check_tensor(dx, "dx", x.dtype(), x.shape());
+  if (db.defined()) check_tensor(db, "db", grad_dtype, {out});
+  if (device.type == DeviceType::CPU) {
+    cpu::linear_backward(dx, dw, db, dy, x, w);
+    return;
+  }
+#if defined(STRAND_WITH_CUDA)
+  cudaStream_t stream = cuda::stream();
+  if (dx.defined()) {  // dx [T, K] = dy [T, N] w [N, K]
+    cuda::Gemm g;
+    g.m = rows;
+    g.n = in;
+    g.k = out;
+    g.a = dy.raw();
+    g.lda = out;
+    g.b = w.raw();
+    g.ldb = in;
+    g.c = dx.raw();
+    g.ldc = in;
+    g.ab = g.c_dtype = x.dtype();
+    cuda::gemm(g, stream);
+  }
+  cuda::Gemm g;  // dw [N, K] += dy^T [N, T] x [T, K], accumulated in F32
+  g.trans_a = true;
+  g.m = out;
+  g.n = in;
+  g.k = rows;
+  g.a = dy.raw();
+  g.lda = out;
+  g.b = x.raw();
+  g.ldb = in;
+  g.c = dw.raw();
+  g.ldc = in;
+  g.ab = x.dtype();
+  g.c_dtype = DType::F32;
+  g.beta = 1;
+  cuda::gemm(g, stream);
+  if (db.defined()) cuda::column_sum_accumulate(x.dtype(), db.data<float>(), dy.raw(), rows, out, stream);
+#else
+  ops_detail::no_cuda(op);
+#endif
+}
+
+}  // namespace strand

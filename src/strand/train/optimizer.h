@@ -1,0 +1,50 @@
+// AdamW over a model's parameters with global-norm gradient clipping, on the parameters' device. On CUDA the
+// norm, the clip factor and the update of every tensor run in a few fused launches and the clip factor never
+// leaves the GPU; the norm is read back only when asked for.
+#pragma once
+
+#include "strand/nn/parameter.h"
+
+#include <memory>
+#include <vector>
+
+namespace strand {
+
+struct AdamWSettings {
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  double weight_decay = 0.1;
+  bool decay_embeddings = true;
+  double clip_grad = 1.0;  // global L2 norm; 0 turns clipping off
+};
+
+class AdamW {
+ public:
+  AdamW(const nn::ParameterList& params, const AdamWSettings& settings);
+  ~AdamW();
+  AdamW(const AdamW&) = delete;
+  AdamW& operator=(const AdamW&) = delete;
+
+  // Clips the gradients to settings.clip_grad by their global norm, then updates every parameter (step counts
+  // from 1) and its compute copy.
+  void step(double lr, int64_t step);
+  // The global gradient norm before clipping, of the last step (synchronises on CUDA).
+  double last_grad_norm() const;
+
+  // The moments, in parameter order, for checkpoints: F32 like the master weights, on their device.
+  const std::vector<Tensor>& exp_avg() const { return exp_avg_; }
+  const std::vector<Tensor>& exp_avg_sq() const { return exp_avg_sq_; }
+
+ private:
+  double weight_decay_of(const nn::Parameter& p) const;
+
+  nn::ParameterList params_;
+  AdamWSettings settings_;
+  std::vector<Tensor> exp_avg_, exp_avg_sq_;
+  double host_grad_norm_ = 0;  // CPU
+  struct GpuState;             // CUDA: the multi-tensor plan and the norm/clip-factor scalars
+  std::unique_ptr<GpuState> gpu_;
+};
+
+}  // namespace strand

@@ -1,0 +1,432 @@
+// Every public op's CUDA path against its CPU reference, in F32 (the exact kernels) and BF16 (the fast ones:
+// BF16 GEMMs, cuDNN attention), on realistic small shapes: odd token counts, widths that are not multiples
+// of 8, packed sequences of unequal lengths. Also the device checks at the ops' boundary.
+#include "cuda/op_compare.h"
+#include "expect_error.h"
+#include "strand/ops/activation.h"
+#include "strand/ops/adamw.h"
+#include "strand/ops/attention.h"
+#include "strand/ops/elementwise.h"
+#include "strand/ops/embedding.h"
+#include "strand/ops/linear.h"
+#include "strand/ops/loss.h"
+#include "strand/ops/norm.h"
+#include "strand/ops/packed.h"
+#include "strand/ops/rope.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace strand {
+namespace {
+
+using testing::expect_match;
+using testing::kSides;
+using testing::Operand;
+using testing::output;
+using testing::Side;
+
+// The op tests of one activation dtype, the test parameter.
+class CudaOps : public testing::GpuTest, public ::testing::WithParamInterface<DType> {
+ protected:
+  DType act() const { return GetParam(); }
+  double tol() const { return testing::tolerance(act()); }
+  Operand input(const Shape& shape, double scale = 1.0) { return random_input(shape, act(), scale); }
+  Operand act_output(const Shape& shape) { return output(shape, act()); }
+  // An F32 gradient accumulator (+=) holding values as large as the gradient a sum over `rows` rows adds,
+  // so an op that assigns instead of adding fails.
+  Operand accumulator(const Shape& shape, int64_t rows) {
+    return random_input(shape, DType::F32, std::sqrt(static_cast<double>(rows)));
+  }
+};
+
+std::string act_name(const ::testing::TestParamInfo<DType>& param) {
+  return std::string(dtype_name(param.param));
+}
+
+INSTANTIATE_TEST_SUITE_P(Act, CudaOps, ::testing::Values(DType::F32, DType::BF16), act_name);
+
+TEST_P(CudaOps, LinearMatchesCpu) {
+  struct Case {
+    int64_t tokens, in, out;
+    bool bias, residual;
+  };
+  // The last is a protein LM head: 33 outputs, a leading dimension that is not a multiple of 8.
+  for (const Case& c : {Case{299, 256, 768, true, false}, Case{1000, 768, 1024, false, true},
+                        Case{33, 1024, 256, true, true}, Case{257, 768, 33, true, false}}) {
+    SCOPED_TRACE(fmt::format("x [{}, {}], w [{}, {}], bias {}, residual {}", c.tokens, c.in, c.out, c.in,
+                             c.bias, c.residual));
+    const Operand x = input({c.tokens, c.in});
+    const Operand w = input({c.out, c.in}, 1.0 / std::sqrt(static_cast<double>(c.in)));
+    const Operand b = c.bias ? input({c.out}) : Operand{};
+    const Operand residual = c.residual ? input({c.tokens, c.out}) : Operand{};
+    const Operand y = act_output({c.tokens, c.out});
+    for (Side s : kSides) linear_forward(y.*s, x.*s, w.*s, b.*s, residual.*s);
+    expect_match("y", y, tol());
+
+    const Operand dy = input({c.tokens, c.out});
+    const Operand dx = act_output({c.tokens, c.in});
+    const Operand dw = accumulator({c.out, c.in}, c.tokens);
+    const Operand db = c.bias ? accumulator({c.out}, c.tokens) : Operand{};
+    for (Side s : kSides) linear_backward(dx.*s, dw.*s, db.*s, dy.*s, x.*s, w.*s);
+    expect_match("dx", dx, tol());
+    expect_match("dw (+=)", dw, tol());
+    if (c.bias) expect_match("db (+=)", db, tol());
+  }
+}
+
+TEST_P(CudaOps, RmsNormMatchesCpu) {
+  struct Case {
+    int64_t rows, cols;
+    bool dresidual;
+  };
+  constexpr double kEps = 1e-5;
+  // A hidden size, narrow rows that share a block, an odd width that rules out 16-byte accesses, and a row
+  // too wide to keep in registers; more rows than the dw reduction has workers (512) in two of them.
+  for (const Case& c :
+       {Case{513, 768, false}, Case{300, 101, true}, Case{1001, 64, false}, Case{40, 9000, true}}) {
+    SCOPED_TRACE(fmt::format("x [{}, {}], dresidual {}", c.rows, c.cols, c.dresidual));
+    const Operand x = input({c.rows, c.cols}, 2.0);
+    const Operand w = input({c.cols});
+    const Operand y = act_output({c.rows, c.cols});
+    const Operand rstd = output({c.rows}, DType::F32);
+    for (Side s : kSides) rmsnorm_forward(y.*s, rstd.*s, x.*s, w.*s, kEps);
+    expect_match("y", y, tol());
+    expect_match("rstd", rstd, tol());
+
+    // Both backwards read the reference's rstd as the GPU stores it, so they compare on equal inputs.
+    const Operand saved_rstd = testing::operand(rstd.host, DType::F32);
+    const Operand dy = input({c.rows, c.cols});
+    const Operand dresidual = c.dresidual ? input({c.rows, c.cols}) : Operand{};
+    const Operand dx = act_output({c.rows, c.cols});
+    const Operand dw = accumulator({c.cols}, c.rows);
+    for (Side s : kSides) rmsnorm_backward(dx.*s, dw.*s, dy.*s, x.*s, w.*s, saved_rstd.*s, dresidual.*s);
+    expect_match("dx", dx, tol());
+    expect_match("dw (+=)", dw, tol());
+  }
+}
+
+TEST_P(CudaOps, RopeMatchesCpu) {
+  struct Case {
+    std::vector<int64_t> lengths;
+    int64_t heads, head_dim;
+    double llama3_factor;  // 0: plain RoPE
+  };
+  // Head dim 36 has 18 pairs, not a multiple of the 4 (F32) or 8 (BF16) pairs one 16-byte access holds.
+  const std::vector<Case> cases = {
+      {{37, 1, 200, 64, 129, 1500}, 8, 64, 0.0}, {{2000}, 2, 128, 8.0}, {{300, 77}, 3, 36, 0.0}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(fmt::format("lengths {{{}}}, {} heads of {}, llama3 factor {}", fmt::join(c.lengths, ", "),
+                             c.heads, c.head_dim, c.llama3_factor));
+    RopeOptions options;
+    options.rotary_dim = c.head_dim;
+    options.factor = c.llama3_factor;
+    const std::vector<double> inv_freq = rope_inv_freq(options);
+    const SeqLayout layout = SeqLayout::from_lengths(c.lengths);
+    const Operand positions = testing::operand(layout.positions, DType::I32);
+    const Shape shape{layout.num_tokens(), c.heads, c.head_dim};
+    const Operand x = input(shape);
+    const Operand out = act_output(shape);
+    for (Side s : kSides) rope_forward(out.*s, x.*s, positions.*s, inv_freq);
+    expect_match("out", out, tol());
+
+    // The backward in place (dx aliasing dy, which the op allows), so both aliasing modes run.
+    const Operand grad = input(shape);
+    for (Side s : kSides) rope_backward(grad.*s, grad.*s, positions.*s, inv_freq);
+    expect_match("dx (in place)", grad, tol());
+  }
+}
+
+TEST_P(CudaOps, AttentionMatchesCpu) {
+  struct Case {
+    std::vector<int64_t> lengths;
+    int64_t heads, kv_heads, head_dim;
+    bool causal;
+  };
+  // Packed unequal lengths (one of a single token) and one long sequence; each with GQA and MHA, both
+  // head dims and both masks.
+  const std::vector<int64_t> packed = {37, 1, 200, 64, 129};
+  const std::vector<Case> cases = {{packed, 8, 2, 64, true},
+                                   {packed, 8, 8, 128, false},
+                                   {{1000}, 8, 2, 128, true},
+                                   {{1000}, 8, 8, 64, false}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE(fmt::format("lengths {{{}}}, H {}, Hkv {}, D {}, {}", fmt::join(c.lengths, ", "), c.heads,
+                             c.kv_heads, c.head_dim, c.causal ? "causal" : "bidirectional"));
+    const SeqLayout layout = SeqLayout::from_lengths(c.lengths);
+    const int64_t tokens = layout.num_tokens();
+    AttentionOptions options;
+    options.causal = c.causal;
+    options.max_seqlen = layout.max_seqlen;
+    const Operand cu_seqlens = testing::operand(layout.cu_seqlens, DType::I32);
+    const Shape q_shape{tokens, c.heads, c.head_dim}, kv_shape{tokens, c.kv_heads, c.head_dim};
+    const Operand q = input(q_shape), k = input(kv_shape), v = input(kv_shape);
+    const Operand out = act_output(q_shape);
+    const Operand lse = output({tokens, c.heads}, DType::F32);
+    for (Side s : kSides) attention_forward(out.*s, lse.*s, q.*s, k.*s, v.*s, cu_seqlens.*s, options);
+    expect_match("out", out, tol());
+    expect_match("lse", lse, tol());
+
+    // Both backwards read the reference's out and lse as the GPU stores them, so they compare on equal
+    // inputs.
+    const Operand saved_out = testing::operand(out.host, act());
+    const Operand saved_lse = testing::operand(lse.host, DType::F32);
+    const Operand dout = input(q_shape);
+    const Operand dq = act_output(q_shape), dk = act_output(kv_shape), dv = act_output(kv_shape);
+    for (Side s : kSides)
+      attention_backward(dq.*s, dk.*s, dv.*s, dout.*s, q.*s, k.*s, v.*s, saved_out.*s, saved_lse.*s,
+                         cu_seqlens.*s, options);
+    expect_match("dq", dq, tol());
+    expect_match("dk", dk, tol());
+    expect_match("dv", dv, tol());
+  }
+}
+
+// 101 columns rule out 16-byte accesses.
+TEST_P(CudaOps, SwiGluMatchesCpu) {
+  for (const Shape& shape : {Shape{513, 1024}, Shape{300, 101}}) {
+    SCOPED_TRACE(shape.str());
+    const Operand gate = input(shape, 3.0), up = input(shape);
+    const Operand out = act_output(shape);
+    for (Side s : kSides) swiglu_forward(out.*s, gate.*s, up.*s);
+    expect_match("out", out, tol());
+
+    const Operand dout = input(shape);
+    const Operand dgate = act_output(shape), dup = act_output(shape);
+    for (Side s : kSides) swiglu_backward(dgate.*s, dup.*s, dout.*s, gate.*s, up.*s);
+    expect_match("dgate", dgate, tol());
+    expect_match("dup", dup, tol());
+  }
+}
+
+// 37 x 101 elements end in a remainder shorter than one 16-byte access.
+TEST_P(CudaOps, GeluMatchesCpu) {
+  for (const Shape& shape : {Shape{512, 1024}, Shape{37, 101}}) {
+    SCOPED_TRACE(shape.str());
+    const Operand x = input(shape, 3.0);
+    const Operand out = act_output(shape);
+    for (Side s : kSides) gelu_forward(out.*s, x.*s);
+    expect_match("out", out, tol());
+
+    const Operand dout = input(shape);
+    const Operand dx = act_output(shape);
+    for (Side s : kSides) gelu_backward(dx.*s, dout.*s, x.*s);
+    expect_match("dx", dx, tol());
+  }
+}
+
+TEST_P(CudaOps, EmbeddingMatchesCpu) {
+  struct Case {
+    int64_t vocab, cols, tokens, padding_idx;
+  };
+  // Small vocabularies repeat tokens many times over, which the deterministic scatter-add must sum; 101
+  // columns rule out 16-byte accesses.
+  for (const Case& c : {Case{33, 101, 1000, 1}, Case{4000, 768, 700, -1}, Case{256, 256, 1500, 0}}) {
+    SCOPED_TRACE(
+        fmt::format("table [{}, {}], {} tokens, padding_idx {}", c.vocab, c.cols, c.tokens, c.padding_idx));
+    const Operand tokens =
+        testing::operand(draw_.integers({c.tokens}, 0, static_cast<int32_t>(c.vocab)), DType::I32);
+    const Operand table = input({c.vocab, c.cols});
+    const Operand y = act_output({c.tokens, c.cols});
+    for (Side s : kSides) embedding_forward(y.*s, tokens.*s, table.*s);
+    expect_match("y", y, tol());
+
+    const Operand dy = input({c.tokens, c.cols});
+    const Operand dtable = accumulator({c.vocab, c.cols}, c.tokens / c.vocab + 1);
+    for (Side s : kSides) embedding_backward(dtable.*s, dy.*s, tokens.*s, c.padding_idx);
+    expect_match("dtable (+=)", dtable, tol());
+  }
+}
+
+// Labels uniform over the vocabulary, about one in ten ignored.
+Tensor labels_with_ignored(testing::Draw& draw, int64_t rows, int64_t vocab) {
+  Tensor labels = draw.integers({rows}, 0, static_cast<int32_t>(vocab));
+  for (int64_t t = 0; t < rows; ++t)
+    if (draw.chance(0.1)) labels.data<int32_t>()[t] = kIgnoreIndex;
+  return labels;
+}
+
+// Per-token loss weights |N(0, 1)|, about one in ten exactly zero (which the op counts as ignored).
+Tensor loss_weights(testing::Draw& draw, int64_t rows) {
+  Tensor weights = draw.normal({rows});
+  for (int64_t t = 0; t < rows; ++t) {
+    double& w = weights.data<double>()[t];
+    w = draw.chance(0.1) ? 0.0 : std::abs(w);
+  }
+  return weights;
+}
+
+TEST_P(CudaOps, CrossEntropyMatchesCpu) {
+  struct Case {
+    int64_t rows, vocab;
+    bool weighted;
+  };
+  // The protein vocabulary (33: rows unfit for 16-byte accesses), a byte vocabulary, and one near the CUDA
+  // kernel's limit of 4096.
+  for (const Case& c : {Case{1000, 33, true}, Case{513, 256, false}, Case{300, 4000, true}}) {
+    SCOPED_TRACE(fmt::format("logits [{}, {}], weighted {}", c.rows, c.vocab, c.weighted));
+    const Operand logits = input({c.rows, c.vocab}, 3.0);
+    const Operand labels = testing::operand(labels_with_ignored(draw_, c.rows, c.vocab), DType::I32);
+    const Operand weights =
+        c.weighted ? testing::operand(loss_weights(draw_, c.rows), DType::F32) : Operand{};
+    const Operand losses = output({c.rows}, DType::F32), lse = output({c.rows}, DType::F32);
+    const auto forward = [&](Side s) {
+      return cross_entropy_forward(losses.*s, lse.*s, logits.*s, labels.*s, weights.*s);
+    };
+    const LossSums want = forward(&Operand::host), got = forward(&Operand::device);
+    expect_match("losses", losses, tol());
+    expect_match("lse", lse, tol());
+    expect_match("loss_sum", got.loss_sum, want.loss_sum, tol());
+    expect_match("weight_sum", got.weight_sum, want.weight_sum, tol());
+    EXPECT_EQ(got.tokens, want.tokens);
+
+    // The overload that leaves the sums on the logits' device adds them to what is there.
+    const Operand sums = random_input({3}, DType::F64, static_cast<double>(c.rows));
+    const Operand sums_losses = output({c.rows}, DType::F32), sums_lse = output({c.rows}, DType::F32);
+    for (Side s : kSides)
+      cross_entropy_forward(sums_losses.*s, sums_lse.*s, sums.*s, logits.*s, labels.*s, weights.*s);
+    expect_match("losses (device sums)", sums_losses, tol());
+    expect_match("lse (device sums)", sums_lse, tol());
+    expect_match("sums (+=)", sums, tol());
+
+    // Both backwards read the reference's lse as the GPU stores it, so they compare on equal inputs.
+    const Operand saved_lse = testing::operand(lse.host, DType::F32);
+    const Operand dlogits = act_output({c.rows, c.vocab});
+    const double scale = 1.0 / want.weight_sum;
+    for (Side s : kSides)
+      cross_entropy_backward(dlogits.*s, logits.*s, labels.*s, weights.*s, saved_lse.*s, scale);
+    expect_match("dlogits", dlogits, tol());
+  }
+}
+
+// 37 x 101 elements end in a remainder shorter than one 16-byte access.
+TEST_P(CudaOps, AddInplaceMatchesCpu) {
+  for (const Shape& shape : {Shape{1000, 768}, Shape{37, 101}}) {
+    SCOPED_TRACE(shape.str());
+    const Operand dst = input(shape), src = input(shape);
+    for (Side s : kSides) add_inplace(dst.*s, src.*s);
+    expect_match("dst", dst, tol());
+  }
+}
+
+// The optimizer runs on F32 master weights only.
+class CudaOptimizer : public testing::GpuTest {};
+
+TEST_F(CudaOptimizer, AdamWMatchesCpu) {
+  struct Case {
+    Shape shape;
+    int64_t step;
+    double weight_decay;
+  };
+  for (const Case& c : {Case{{1000, 768}, 1, 0.1}, Case{{33}, 10, 0.0}}) {
+    SCOPED_TRACE(fmt::format("{}, step {}, weight decay {}", c.shape.str(), c.step, c.weight_decay));
+    AdamWOptions options;
+    options.lr = 1e-2;  // large enough that the update shows above F32 rounding of the parameters
+    options.weight_decay = c.weight_decay;
+    const Operand param = random_input(c.shape, DType::F32), grad = random_input(c.shape, DType::F32);
+    const Operand m = random_input(c.shape, DType::F32, 0.1);
+    // Second moments well above (1 - beta2) g^2, as after many steps: 1 - beta2 in F32 is off by 1.3e-5
+    // relative, which would otherwise show in v at the F32 tolerance.
+    Tensor second_moment = draw_.normal(c.shape, 0.3);
+    for (int64_t i = 0; i < second_moment.numel(); ++i) {
+      double& x = second_moment.data<double>()[i];
+      x *= x;  // a second moment is non-negative
+    }
+    const Operand v = testing::operand(second_moment, DType::F32);
+    for (Side s : kSides) adamw_step(param.*s, grad.*s, m.*s, v.*s, options, c.step);
+    const double tol = testing::tolerance(DType::F32);
+    expect_match("param", param, tol);
+    expect_match("m", m, tol);
+    expect_match("v", v, tol);
+  }
+}
+
+// Argument checks at the ops' boundary with CUDA tensors.
+class CudaOpChecks : public testing::GpuTest {};
+
+Tensor on_gpu(const Shape& shape, DType dtype = DType::F32) {
+  return Tensor::zeros(shape, dtype, Device::cuda());
+}
+Tensor on_cpu(const Shape& shape, DType dtype = DType::F32) {
+  return Tensor::zeros(shape, dtype);
+}
+
+// Small valid arguments: 4 tokens, width 8, 2 heads of dim 8, a vocabulary of 5, one sequence.
+constexpr int64_t kRows = 4, kCols = 8, kHeads = 2, kVocab = 5;
+const Shape kQkv{kRows, kHeads, kCols};
+
+Tensor one_sequence_cu_seqlens() {
+  return SeqLayout::from_lengths(std::vector<int64_t>{kRows}).cu_seqlens;
+}
+
+TEST_F(CudaOpChecks, MixedDevicesNameTheMisplacedArgument) {
+  const Tensor host_cu_seqlens = one_sequence_cu_seqlens();
+  AttentionOptions options;
+  options.max_seqlen = kRows;
+  RopeOptions rope;
+  rope.rotary_dim = kCols;
+  const std::vector<double> inv_freq = rope_inv_freq(rope);
+  struct Case {
+    const char* misplaced;
+    std::function<void()> call;
+  };
+  // One argument on the other device each, never the first one the op looks at, so the message must name
+  // it rather than the device the op settled on.
+  const std::vector<Case> cases = {
+      {"dw",
+       [] {
+         linear_backward(on_gpu({kRows, kCols}), on_cpu({kCols, kCols}), Tensor(), on_gpu({kRows, kCols}),
+                         on_gpu({kRows, kCols}), on_gpu({kCols, kCols}));
+       }},
+      {"rstd",
+       [] {
+         rmsnorm_forward(on_gpu({kRows, kCols}), on_cpu({kRows}), on_gpu({kRows, kCols}), on_gpu({kCols}),
+                         1e-5);
+       }},
+      {"positions", [&] { rope_forward(on_gpu(kQkv), on_gpu(kQkv), on_cpu({kRows}, DType::I32), inv_freq); }},
+      {"cu_seqlens",
+       [&] {
+         attention_forward(on_gpu(kQkv), on_gpu({kRows, kHeads}), on_gpu(kQkv), on_gpu(kQkv), on_gpu(kQkv),
+                           host_cu_seqlens, options);
+       }},
+      {"labels",
+       [] {
+         cross_entropy_forward(on_gpu({kRows}), on_gpu({kRows}), on_gpu({kRows, kVocab}),
+                               on_cpu({kRows}, DType::I32), Tensor());
+       }},
+      {"tokens",
+       [] {
+         embedding_backward(on_gpu({kVocab, kCols}), on_gpu({kRows, kCols}), on_cpu({kRows}, DType::I32));
+       }},
+      {"grad",
+       [] {
+         adamw_step(on_cpu({kCols}), on_gpu({kCols}), on_cpu({kCols}), on_cpu({kCols}), AdamWOptions{}, 1);
+       }},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.misplaced);
+    EXPECT_CONTAINS(testing::error_of(c.call), c.misplaced);
+  }
+}
+
+TEST_F(CudaOpChecks, AttentionNeedsMaxSeqlen) {
+  const Tensor cu_seqlens = one_sequence_cu_seqlens().to(Device::cuda());
+  const Tensor q = on_gpu(kQkv), out = on_gpu(kQkv), lse = on_gpu({kRows, kHeads});
+  const AttentionOptions unset;  // max_seqlen 0, which the host cannot work out from cu_seqlens on the GPU
+  EXPECT_CONTAINS(testing::error_of([&] { attention_forward(out, lse, q, q, q, cu_seqlens, unset); }),
+                  "max_seqlen");
+  EXPECT_CONTAINS(testing::error_of([&] {
+                    attention_backward(on_gpu(kQkv), on_gpu(kQkv), on_gpu(kQkv), on_gpu(kQkv), q, q, q, out,
+                                       lse, cu_seqlens, unset);
+                  }),
+                  "max_seqlen");
+}
+
+}  // namespace
+}  // namespace strand
