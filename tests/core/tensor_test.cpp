@@ -104,16 +104,31 @@ TEST(Arena, BumpsAlignsAndReuses) {
   arena.allocate(1000);  // chains a new block
   EXPECT_EQ(arena.block_count(), 2u);
   EXPECT_EQ(arena.bytes_in_use(), 64u + 64u + 1024u);
-  const size_t cap = arena.capacity();
   arena.reset();
-  EXPECT_EQ(arena.block_count(), 1u);  // merged: the next identical step fits in one block
-  EXPECT_EQ(arena.capacity(), cap);
+  EXPECT_EQ(arena.block_count(), 1u);  // merged: the next identical step fits in one block, no larger
+  EXPECT_EQ(arena.capacity(), 64u + 64u + 1024u);
   EXPECT_EQ(arena.bytes_in_use(), 0u);
   arena.allocate(10);
   arena.allocate(10);
   arena.allocate(1000);
   EXPECT_EQ(arena.block_count(), 1u);
   EXPECT_EQ(arena.high_water_mark(), 64u + 64u + 1024u);
+}
+
+TEST(Arena, ReleaseFreesTheNewestAllocationsForReuse) {
+  Arena arena(256);
+  void* kept = arena.allocate(64);
+  const Arena::Mark mark = arena.mark();
+  void* first = arena.allocate(128);
+  arena.allocate(1000);  // chains a second block
+  EXPECT_EQ(arena.block_count(), 2u);
+  arena.release(mark);
+  EXPECT_EQ(arena.bytes_in_use(), 64u);
+  EXPECT_EQ(arena.allocate(128), first);  // the released span is handed out again
+  void* big = arena.allocate(1000);       // and the chained block is reused, not a third one added
+  EXPECT_EQ(arena.block_count(), 2u);
+  EXPECT_NE(big, kept);
+  EXPECT_EQ(arena.high_water_mark(), 64u + 128u + 1024u);
 }
 
 TEST(Arena, TensorsFromArena) {

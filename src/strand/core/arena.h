@@ -1,8 +1,9 @@
 // Arena: bump allocation for activations and workspaces that live for one step.
 //
 // Allocation is a pointer increment inside a block; when a block is full a new one is chained. reset() frees
-// everything at once and, if more than one block was used, replaces them with a single block of the combined
-// size, so from the second step on a step of the same shape allocates nothing from the system.
+// everything at once and, if more than one block was used, replaces them with a single block of the most that
+// was ever in use, so from the second step on a step of the same shape allocates nothing from the system.
+// mark() and release() free the newest allocations early, stack-wise (a layer's backward temporaries).
 // Not thread-safe: one arena per thread of control.
 #pragma once
 
@@ -26,6 +27,14 @@ class Arena {
   void* allocate(size_t bytes);
   void reset();
 
+  // A point in the allocation stack; release(m) frees everything allocated after mark() returned m (tensors
+  // from that span must no longer be used; device work already queued on them stays ordered by its stream).
+  struct Mark {
+    size_t block = 0, offset = 0, in_use = 0;
+  };
+  Mark mark() const { return {current_, offset_, in_use_}; }
+  void release(const Mark& m);
+
   Device device() const { return device_; }
   size_t bytes_in_use() const { return in_use_; }
   size_t high_water_mark() const { return high_water_; }
@@ -41,7 +50,8 @@ class Arena {
 
   Device device_;
   std::vector<Block> blocks_;
-  size_t offset_ = 0;  // into blocks_.back()
+  size_t current_ = 0;  // the block allocations come from; later ones are free after a release
+  size_t offset_ = 0;   // into blocks_[current_]
   size_t in_use_ = 0;
   size_t high_water_ = 0;
 };

@@ -11,10 +11,10 @@ Linear::Linear(const std::string& prefix, int64_t in, int64_t out, bool bias, co
 
 Linear::Linear(Parameter& tied) : tied_(&tied) {}
 
-Tensor Linear::forward(Arena& arena, const Tensor& x, const Tensor& residual) {
+Tensor Linear::forward(Arena& arena, const Tensor& x, const Tensor& residual, const Tensor& out) {
   Parameter& w = weight();
   input_ = x;
-  Tensor y = Tensor::from_arena(arena, {x.size(0), w.value.size(0)}, x.dtype());
+  const Tensor y = out.defined() ? out : Tensor::from_arena(arena, {x.size(0), w.value.size(0)}, x.dtype());
   linear_forward(y, x, w.weight(), bias_ ? bias_->weight() : Tensor(), residual);
   return y;
 }

@@ -18,7 +18,12 @@ class Linear {
 
   // x [T, in] -> y [T, out] from the arena, plus residual [T, out] when given (a block's skip connection,
   // added by the same product). x must stay valid until backward.
-  Tensor forward(Arena& arena, const Tensor& x, const Tensor& residual = Tensor());
+  // `out`, when given, receives y instead of a new arena tensor.
+  Tensor forward(Arena& arena, const Tensor& x, const Tensor& residual = Tensor(),
+                 const Tensor& out = Tensor());
+  // Points the backward at a recomputed copy of the forward's input (for callers that free the input after
+  // the forward pass).
+  void rebind_input(const Tensor& x) { input_ = x; }
   // dy [T, out] -> dx [T, in] from the arena (undefined if !need_dx); accumulates weight/bias gradients.
   Tensor backward(Arena& arena, const Tensor& dy, bool need_dx = true);
 

@@ -61,4 +61,22 @@ void zero(const Tensor& t) {
 #endif
 }
 
+void copy(const Tensor& dst, const Tensor& src) {
+  const char* op = "copy";
+  const Device device = ops_detail::common_device(op, {{"dst", dst}, {"src", src}});
+  STRAND_CHECK(dst.defined() && dst.is_contiguous(), "{}: dst must be defined and contiguous", op);
+  check_tensor(src, "src", dst.dtype(), dst.shape());
+  if (device.type == DeviceType::CPU) {
+    std::memcpy(dst.raw(), src.raw(), dst.nbytes());
+    return;
+  }
+#if defined(STRAND_WITH_CUDA)
+  cuda::check_cuda(
+      cudaMemcpyAsync(dst.raw(), src.raw(), dst.nbytes(), cudaMemcpyDeviceToDevice, cuda::stream()),
+      "cudaMemcpyAsync");
+#else
+  ops_detail::no_cuda(op);
+#endif
+}
+
 }  // namespace strand

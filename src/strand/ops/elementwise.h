@@ -15,4 +15,7 @@ void convert(const Tensor& dst, const Tensor& src);
 // t = 0, on any device, without a host round trip.
 void zero(const Tensor& t);
 
+// dst = src (same shape, dtype and device; contiguous), without a host round trip.
+void copy(const Tensor& dst, const Tensor& src);
+
 }  // namespace strand

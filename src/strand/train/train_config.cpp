@@ -94,6 +94,10 @@ void TrainConfig::bind(ConfigSchema& s) {
   s.add_choice(
       "train.precision", &train.precision, "bf16", {"bf16", "fp32"},
       "compute precision of activations and weight copies on cuda (the CPU always computes in fp32)");
+  s.add(
+      "train.recompute_layers", &train.recompute_layers, 0,
+      "activation recompute: blocks (from the first) that keep only their input and run their forward again "
+      "in the backward, trading about a third more compute for memory (0: none; >= layers: all)");
   s.add("train.peak_tflops", &train.peak_tflops, 989.0,
         "the GPU's dense peak for the compute precision, for the logged MFU (989: H100 SXM bf16)");
 

@@ -51,6 +51,7 @@ struct TrainConfig {
   } schedule;
   struct Train {
     int64_t max_steps, stop_at_step, seed, log_every, eval_every, eval_batches, threads;
+    int64_t recompute_layers;
     std::string device, precision;
     double peak_tflops;
   } train;

@@ -224,6 +224,9 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
   const nn::Placement placement = placement_of(c);
   LlamaModel model(model_config, placement);
   model.init(static_cast<uint64_t>(c.train.seed));
+  STRAND_CHECK(c.train.recompute_layers >= 0, "train.recompute_layers must be >= 0, got {}",
+               c.train.recompute_layers);
+  model.set_recompute_layers(c.train.recompute_layers);
   if (!c.model.init_from.empty()) load_initial_weights(model, c.model.init_from);
   const nn::ParameterList params = model.parameters();
   AdamWSettings adamw_settings;
@@ -324,6 +327,7 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
 
   const int64_t last_step =
       c.train.stop_at_step > 0 ? std::min(c.train.stop_at_step, c.train.max_steps) : c.train.max_steps;
+  const int64_t first_step = step + 1;
   while (step < last_step) {
     if (g_stop_signal.load() != 0) break;
     const auto t0 = std::chrono::steady_clock::now();
@@ -356,6 +360,9 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
                  "loss is {} at step {}: training diverged (lower optimizer.lr, or check the data); the last "
                  "checkpoint is {}",
                  loss, step, result.checkpoint.empty() ? "none" : result.checkpoint);
+    // The first step sizes the arena (growing by doubling, then merged to what it used): the logged peak is
+    // that of the steady state, as the PyTorch peer's is after its warm-up.
+    if (on_gpu && step == first_step) reset_cuda_peak_allocated_bytes();
     consumed_tokens += step_tokens;
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     window_loss += loss_sum;

@@ -14,9 +14,9 @@ struct TrainResult {
   double final_val_loss = 0;       // NaN without validation data
   double val_unigram_entropy = 0;  // entropy of the validation targets' frequencies: what a model that
                                    // learned only base composition would score (NaN without validation data)
-  bool interrupted = false;  // stopped by a signal (a checkpoint was written)
-  std::string checkpoint;    // the last checkpoint written, if any
-  std::string export_dir;    // the HF export, if written
+  bool interrupted = false;        // stopped by a signal (a checkpoint was written)
+  std::string checkpoint;          // the last checkpoint written, if any
+  std::string export_dir;          // the HF export, if written
 };
 
 // Runs training as configured. `resolved_config` (the recipe with overrides) is stored in checkpoints.

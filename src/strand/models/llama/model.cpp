@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include <array>
+
 namespace strand {
 namespace {
 
@@ -102,8 +104,22 @@ void LlamaModel::init(uint64_t seed) {
 Tensor LlamaModel::forward(Arena& arena, const Tensor& tokens, const SeqLayout& layout) {
   check_tensor(tokens, "tokens", DType::I32, {layout.num_tokens()});
   layout.validate();
+  layout_ = layout;
+  layer_inputs_.assign(layers_.size(), Tensor());
   Tensor h = embed_.forward(arena, tokens);
-  for (auto& layer : layers_) h = layer->forward(arena, h, layout);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    layer_inputs_[i] = h;
+    if (static_cast<int64_t>(i) < recompute_layers_) {
+      // Only the output outlives the block's forward; the backward runs the forward again.
+      const Tensor out = Tensor::from_arena(arena, h.shape(), h.dtype());
+      const Arena::Mark mark = arena.mark();
+      copy(out, layers_[i]->forward(arena, h, layout));
+      arena.release(mark);
+      h = out;
+    } else {
+      h = layers_[i]->forward(arena, h, layout);
+    }
+  }
   return lm_head_.forward(arena, final_norm_.forward(arena, h));
 }
 
@@ -125,8 +141,22 @@ Tensor LlamaModel::forward_cached(Arena& arena, const Tensor& tokens, infer::KVC
 }
 
 void LlamaModel::backward(Arena& arena, const Tensor& dlogits) {
-  Tensor dh = final_norm_.backward(arena, lm_head_.backward(arena, dlogits));
-  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) dh = (*it)->backward(arena, dh);
+  const Tensor dfinal = final_norm_.backward(arena, lm_head_.backward(arena, dlogits));
+  // The gradient between blocks alternates between two buffers, so each block's backward temporaries (and a
+  // recomputed block's activations) are released as soon as the block is done: the backward needs one
+  // block's worth of scratch, not all of them.
+  const std::array<Tensor, 2> carry = {Tensor::from_arena(arena, dfinal.shape(), dfinal.dtype()),
+                                       Tensor::from_arena(arena, dfinal.shape(), dfinal.dtype())};
+  copy(carry[0], dfinal);
+  Tensor dh = carry[0];
+  for (size_t i = layers_.size(); i-- > 0;) {
+    const Arena::Mark mark = arena.mark();
+    if (static_cast<int64_t>(i) < recompute_layers_) layers_[i]->forward(arena, layer_inputs_[i], layout_);
+    const Tensor& next = carry[(layers_.size() - i) % 2];
+    copy(next, layers_[i]->backward(arena, dh));
+    arena.release(mark);
+    dh = next;
+  }
   embed_.backward(dh);
 }
 

@@ -788,9 +788,11 @@ const Plan& require_plan(CudnnState& s, const PlanKey& key) {
   return *entry.plan;
 }
 
-// Rounds a count up to a coarse bucket (at least 8, and at most 25% above the count) so that few plans serve
-// batches whose sequence count and longest sequence vary.
+// Rounds a count up to a coarse bucket (at most 25% above the count; small counts stay exact, since cuDNN's
+// workspace grows with the batch) so that few plans serve batches whose sequence count and longest sequence
+// vary.
 int64_t bucket(int64_t n) {
+  if (n <= 4) return n;
   if (n <= 8) return 8;
   const auto step = static_cast<int64_t>(std::bit_floor(static_cast<uint64_t>(n)) / 4);
   return (n + step - 1) / step * step;

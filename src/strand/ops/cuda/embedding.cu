@@ -25,7 +25,7 @@ constexpr int kThreads = 256;
 constexpr int kWarp = 32;
 constexpr unsigned kFullMask = 0xffffffffu;
 // Warps per backward block, each scanning its own slice of the tokens.
-constexpr int kScanWarps = 16;
+constexpr int kScanWarps = 32;
 constexpr int kScanThreads = kScanWarps * kWarp;
 // Runs of kWarp tokens each lane loads at once, and matching dy rows loaded before any is summed: both keep
 // several loads in flight per warp.
