@@ -362,7 +362,10 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
                  loss, step, result.checkpoint.empty() ? "none" : result.checkpoint);
     // The first step sizes the arena (growing by doubling, then merged to what it used): the logged peak is
     // that of the steady state, as the PyTorch peer's is after its warm-up.
-    if (on_gpu && step == first_step) reset_cuda_peak_allocated_bytes();
+    if (on_gpu && step == first_step) {
+      arena.reset();  // merge the first step's chained blocks before the peak starts counting
+      reset_cuda_peak_allocated_bytes();
+    }
     consumed_tokens += step_tokens;
     const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     window_loss += loss_sum;
