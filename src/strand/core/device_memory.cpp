@@ -119,6 +119,19 @@ void reset_cuda_peak_allocated_bytes() {
   a.peak = a.current;
 }
 
+void device_zero(void* ptr, Device device, size_t bytes) {
+  if (bytes == 0) return;
+  if (device.type == DeviceType::CPU) {
+    std::memset(ptr, 0, bytes);
+    return;
+  }
+#if defined(STRAND_WITH_CUDA)
+  cuda_check(cudaMemset(ptr, 0, bytes), "cudaMemset");
+#else
+  STRAND_CHECK(false, "{} requested, but this strand was built without CUDA", device.str());
+#endif
+}
+
 void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
   if (bytes == 0) return;
   if (dst_device.type == DeviceType::CPU && src_device.type == DeviceType::CPU) {

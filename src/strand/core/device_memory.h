@@ -11,6 +11,8 @@ namespace strand {
 int cuda_device_count();  // 0 without CUDA, without a driver or without a GPU
 void* device_alloc(Device device, size_t bytes);
 void device_free(Device device, void* ptr);
+// Sets bytes to zero on any device, without staging through the host.
+void device_zero(void* ptr, Device device, size_t bytes);
 // Copies bytes between any two devices (host included); synchronous.
 void device_copy(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes);
 

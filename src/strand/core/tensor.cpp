@@ -64,12 +64,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
-  if (device.type == DeviceType::CPU) {
-    std::memset(t.data_, 0, t.nbytes());
-  } else {
-    Tensor host = zeros(shape, dtype);
-    t.copy_from(host);
-  }
+  device_zero(t.data_, device, t.nbytes());
   return t;
 }
 

@@ -3,6 +3,8 @@
 #include "strand/ops/cuda/elementwise.h"
 
 #include "strand/core/error.h"
+#include "strand/ops/cuda/elementwise_launch.cuh"
+#include "strand/ops/cuda/vector_access.cuh"
 
 #include <cuda_bf16.h>
 
@@ -13,73 +15,6 @@
 
 namespace strand::cuda {
 namespace {
-
-constexpr int kThreads = 256;
-// Grid-stride loops cover any n; more blocks than this only add scheduling overhead.
-constexpr int64_t kMaxBlocks = 65536;
-
-// Elements of T moved by one 16-byte access.
-template <typename T>
-inline constexpr int kVecWidth = 16 / static_cast<int>(sizeof(T));
-
-template <typename T, int N>
-struct alignas(sizeof(T) * N) Vec {
-  T e[N];
-};
-
-template <typename T>
-__device__ __forceinline__ float to_f32(T v) {
-  if constexpr (std::is_same_v<T, float>) {
-    return v;
-  } else {
-    return __bfloat162float(v);
-  }
-}
-
-template <typename T>
-__device__ __forceinline__ T from_f32(float v) {
-  if constexpr (std::is_same_v<T, float>) {
-    return v;
-  } else {
-    return __float2bfloat16_rn(v);
-  }
-}
-
-// out = the N elements of T at p, widened to F32, read in accesses of at most 16 bytes (p aligned to them).
-template <int N, typename T>
-__device__ __forceinline__ void load(const T* p, float (&out)[N]) {
-  constexpr int kChunk = std::min(N, kVecWidth<T>);
-#pragma unroll
-  for (int i = 0; i < N; i += kChunk) {
-    const Vec<T, kChunk> v = *reinterpret_cast<const Vec<T, kChunk>*>(p + i);
-#pragma unroll
-    for (int k = 0; k < kChunk; ++k) out[i + k] = to_f32(v.e[k]);
-  }
-}
-
-// The N values of in rounded to T and written at p, in accesses of at most 16 bytes.
-template <int N, typename T>
-__device__ __forceinline__ void store(T* p, const float (&in)[N]) {
-  constexpr int kChunk = std::min(N, kVecWidth<T>);
-#pragma unroll
-  for (int i = 0; i < N; i += kChunk) {
-    Vec<T, kChunk> v;
-#pragma unroll
-    for (int k = 0; k < kChunk; ++k) v.e[k] = from_f32<T>(in[i + k]);
-    *reinterpret_cast<Vec<T, kChunk>*>(p + i) = v;
-  }
-}
-
-// Applies op to n elements: op.template apply<V>(i) handles elements [i, i + V). The first n / V * V go V at
-// a time, the rest singly.
-template <int V, typename Op>
-__global__ void __launch_bounds__(kThreads) elementwise_kernel(Op op, int64_t n) {
-  const int64_t first = int64_t{blockIdx.x} * kThreads + threadIdx.x;
-  const int64_t stride = int64_t{gridDim.x} * kThreads;
-  const int64_t vectors = n / V;
-  for (int64_t i = first; i < vectors; i += stride) op.template apply<V>(i * V);
-  if (first < n - vectors * V) op.template apply<1>(vectors * V + first);
-}
 
 template <typename T>
 struct AddInPlace {
@@ -119,31 +54,6 @@ struct FillF32 {
     store<V>(dst + i, v);
   }
 };
-
-bool aligned16(const void* p) {
-  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
-}
-
-// Runs op over n elements, V at a time when vectorized.
-template <int V, typename Op>
-void launch_elementwise(const Op& op, int64_t n, bool vectorized, cudaStream_t stream, const char* what) {
-  if (n == 0) return;
-  const int64_t per_thread = vectorized ? V : 1;
-  const int64_t blocks = std::clamp<int64_t>((n / per_thread + kThreads - 1) / kThreads, 1, kMaxBlocks);
-  if (vectorized) {
-    elementwise_kernel<V><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(op, n);
-  } else {
-    elementwise_kernel<1><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(op, n);
-  }
-  check_launch(what);
-}
-
-template <typename Fn>
-void dispatch_act(DType act, const char* op, Fn&& fn) {
-  if (act == DType::F32) return fn(float{});
-  if (act == DType::BF16) return fn(__nv_bfloat16{});
-  throw Error(std::string(op) + ": activations must be F32 or BF16, got " + std::string(dtype_name(act)));
-}
 
 }  // namespace
 

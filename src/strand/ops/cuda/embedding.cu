@@ -9,6 +9,7 @@
 #include "strand/ops/cuda/embedding.h"
 
 #include "strand/core/error.h"
+#include "strand/ops/cuda/vector_access.cuh"
 
 #include <cuda_bf16.h>
 
@@ -31,36 +32,6 @@ constexpr int kScanThreads = kScanWarps * kWarp;
 // several loads in flight per warp.
 constexpr int kScanSteps = 4;
 constexpr int kRowsInFlight = 4;
-
-// Elements of T moved by one 16-byte access.
-template <typename T>
-inline constexpr int kVecWidth = 16 / static_cast<int>(sizeof(T));
-
-template <typename T, int N>
-struct alignas(sizeof(T) * N) Vec {
-  T e[N];
-};
-
-template <typename T>
-__device__ __forceinline__ float to_f32(T v) {
-  if constexpr (std::is_same_v<T, float>) {
-    return v;
-  } else {
-    return __bfloat162float(v);
-  }
-}
-
-// out = the N elements of T at p, widened to F32, read in accesses of at most 16 bytes (p aligned to them).
-template <int N, typename T>
-__device__ __forceinline__ void load(const T* p, float (&out)[N]) {
-  constexpr int kChunk = std::min(N, kVecWidth<T>);
-#pragma unroll
-  for (int i = 0; i < N; i += kChunk) {
-    const Vec<T, kChunk> v = *reinterpret_cast<const Vec<T, kChunk>*>(p + i);
-#pragma unroll
-    for (int k = 0; k < kChunk; ++k) out[i + k] = to_f32(v.e[k]);
-  }
-}
 
 // Block: x over a row's V-element vectors, y over tokens.
 template <typename T, int V>
@@ -140,17 +111,6 @@ __global__ void __launch_bounds__(kScanThreads)
     for (int w = 0; w < kScanWarps; ++w) total += warp_sums[w][j];
     dtable[row * cols + chunk_begin + j] += total;
   }
-}
-
-bool aligned16(const void* p) {
-  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
-}
-
-template <typename Fn>
-void dispatch_act(DType act, const char* op, Fn&& fn) {
-  if (act == DType::F32) return fn(float{});
-  if (act == DType::BF16) return fn(__nv_bfloat16{});
-  throw Error(std::string(op) + ": activations must be F32 or BF16, got " + std::string(dtype_name(act)));
 }
 
 template <typename T, int V>

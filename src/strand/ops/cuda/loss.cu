@@ -7,6 +7,7 @@
 #include "strand/ops/cuda/loss.h"
 
 #include "strand/core/error.h"
+#include "strand/ops/cuda/vector_access.cuh"
 
 #include <cuda_bf16.h>
 
@@ -25,58 +26,6 @@ constexpr int kWarp = 32;
 constexpr unsigned kFullMask = 0xffffffffu;
 constexpr int kSumThreads = 1024;
 constexpr int kSumUnroll = 8;
-
-// Elements of T moved by one 16-byte access.
-template <typename T>
-inline constexpr int kVecWidth = 16 / static_cast<int>(sizeof(T));
-
-template <typename T, int N>
-struct alignas(sizeof(T) * N) Vec {
-  T e[N];
-};
-
-template <typename T>
-__device__ __forceinline__ float to_f32(T v) {
-  if constexpr (std::is_same_v<T, float>) {
-    return v;
-  } else {
-    return __bfloat162float(v);
-  }
-}
-
-template <typename T>
-__device__ __forceinline__ T from_f32(float v) {
-  if constexpr (std::is_same_v<T, float>) {
-    return v;
-  } else {
-    return __float2bfloat16_rn(v);
-  }
-}
-
-// out = the N elements of T at p, widened to F32, read in accesses of at most 16 bytes (p aligned to them).
-template <int N, typename T>
-__device__ __forceinline__ void load(const T* p, float (&out)[N]) {
-  constexpr int kChunk = std::min(N, kVecWidth<T>);
-#pragma unroll
-  for (int i = 0; i < N; i += kChunk) {
-    const Vec<T, kChunk> v = *reinterpret_cast<const Vec<T, kChunk>*>(p + i);
-#pragma unroll
-    for (int k = 0; k < kChunk; ++k) out[i + k] = to_f32(v.e[k]);
-  }
-}
-
-// The N values of in rounded to T and written at p, in accesses of at most 16 bytes.
-template <int N, typename T>
-__device__ __forceinline__ void store(T* p, const float (&in)[N]) {
-  constexpr int kChunk = std::min(N, kVecWidth<T>);
-#pragma unroll
-  for (int i = 0; i < N; i += kChunk) {
-    Vec<T, kChunk> v;
-#pragma unroll
-    for (int k = 0; k < kChunk; ++k) v.e[k] = from_f32<T>(in[i + k]);
-    *reinterpret_cast<Vec<T, kChunk>*>(p + i) = v;
-  }
-}
 
 __device__ __forceinline__ bool counted(int32_t label, float weight, int32_t ignore_index) {
   return label != ignore_index && weight != 0.0f;
@@ -212,17 +161,6 @@ __global__ void __launch_bounds__(kThreads)
     for (int i = 0; i < V; ++i) g[i] = 0.0f;
   }
   store<V>(dlogits + row * vocab + col, g);
-}
-
-bool aligned16(const void* p) {
-  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
-}
-
-template <typename Fn>
-void dispatch_act(DType act, const char* op, Fn&& fn) {
-  if (act == DType::F32) return fn(float{});
-  if (act == DType::BF16) return fn(__nv_bfloat16{});
-  throw Error(std::string(op) + ": activations must be F32 or BF16, got " + std::string(dtype_name(act)));
 }
 
 template <typename T, int V>
