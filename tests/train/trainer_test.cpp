@@ -93,6 +93,31 @@ TEST_F(Trainer, LearnsAndWritesEverything) {
   EXPECT_TRUE(events);
 }
 
+// train.profile splits every logged step's time by kind of work: each part is positive where the model does
+// that work, and the parts add up to the step time.
+TEST_F(Trainer, ProfileSplitsStepTime) {
+  auto o = base_overrides("profile");
+  o.push_back("train.profile=true");
+  run(o);
+  std::ifstream in(path("profile") + "/metrics.jsonl");
+  int records = 0;
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (!j.contains("train/step_time_s")) continue;
+    ++records;
+    double sum_ms = 0;
+    for (const char* kind : {"gemm", "attention", "elementwise", "optimizer"}) {
+      const double ms = j.at(std::string("time/") + kind + "_ms").get<double>();
+      EXPECT_GT(ms, 0) << kind << " at step " << j["step"];
+      sum_ms += ms;
+    }
+    sum_ms += j.at("time/other_ms").get<double>();
+    EXPECT_NEAR(sum_ms, j["train/step_time_s"].get<double>() * 1e3, 1e-6) << "step " << j["step"];
+    EXPECT_GE(j.at("time/other_ms").get<double>(), 0) << "step " << j["step"];
+  }
+  EXPECT_EQ(records, 8);
+}
+
 TEST_F(Trainer, ResumedRunIsBitwiseIdentical) {
   run(base_overrides("straight"));
   auto first = base_overrides("split");

@@ -2,6 +2,7 @@
 
 #include "strand/ops/cpu/cpu_ops.h"
 #include "strand/ops/dispatch.h"
+#include "strand/ops/work_profile.h"
 
 #if defined(STRAND_WITH_CUDA)
 #include "strand/cuda/runtime.h"
@@ -20,6 +21,7 @@ void check_same(const Tensor& a, const char* name, const Tensor& ref) {
 void swiglu_forward(const Tensor& out, const Tensor& gate, const Tensor& up) {
   const char* op = "swiglu_forward";
   const Device device = ops_detail::common_device(op, {{"out", out}, {"gate", gate}, {"up", up}});
+  const WorkScope scope(WorkKind::elementwise, device);
   ops_detail::check_act(gate, "gate", {-1, -1});
   check_same(up, "up", gate);
   check_same(out, "out", gate);
@@ -40,6 +42,7 @@ void swiglu_backward(const Tensor& dgate, const Tensor& dup, const Tensor& dout,
   const char* op = "swiglu_backward";
   const Device device = ops_detail::common_device(
       op, {{"dgate", dgate}, {"dup", dup}, {"dout", dout}, {"gate", gate}, {"up", up}});
+  const WorkScope scope(WorkKind::elementwise, device);
   ops_detail::check_act(gate, "gate", {-1, -1});
   for (auto [t, name] : {std::pair{&up, "up"}, {&dout, "dout"}, {&dgate, "dgate"}, {&dup, "dup"}})
     check_same(*t, name, gate);
@@ -59,6 +62,7 @@ void swiglu_backward(const Tensor& dgate, const Tensor& dup, const Tensor& dout,
 void gelu_forward(const Tensor& out, const Tensor& x) {
   const char* op = "gelu_forward";
   const Device device = ops_detail::common_device(op, {{"out", out}, {"x", x}});
+  const WorkScope scope(WorkKind::elementwise, device);
   STRAND_CHECK(x.defined() && x.is_contiguous(), "x must be a defined contiguous tensor");
   ops_detail::check_act(x, "x", x.shape());
   check_same(out, "out", x);
@@ -76,6 +80,7 @@ void gelu_forward(const Tensor& out, const Tensor& x) {
 void gelu_backward(const Tensor& dx, const Tensor& dout, const Tensor& x) {
   const char* op = "gelu_backward";
   const Device device = ops_detail::common_device(op, {{"dx", dx}, {"dout", dout}, {"x", x}});
+  const WorkScope scope(WorkKind::elementwise, device);
   STRAND_CHECK(x.defined() && x.is_contiguous(), "x must be a defined contiguous tensor");
   ops_detail::check_act(x, "x", x.shape());
   check_same(dout, "dout", x);

@@ -2,6 +2,7 @@
 
 #include "strand/ops/cpu/cpu_ops.h"
 #include "strand/ops/dispatch.h"
+#include "strand/ops/work_profile.h"
 
 #include <cmath>
 #include <cstdlib>
@@ -88,6 +89,7 @@ void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, co
   const char* op = "attention_forward";
   const Device device = ops_detail::common_device(
       op, {{"out", out}, {"lse", lse}, {"q", q}, {"k", k}, {"v", v}, {"cu_seqlens", cu_seqlens}});
+  const WorkScope scope(WorkKind::attention, device);
   const Dims d = check_inputs(op, q, k, v, cu_seqlens, options);
   check_tensor(out, "out", q.dtype(), {d.tokens, d.heads, d.dim});
   check_tensor(lse, "lse", ops_detail::stat_dtype(q), {d.tokens, d.heads});
@@ -123,6 +125,7 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
                                                        {"out", out},
                                                        {"lse", lse},
                                                        {"cu_seqlens", cu_seqlens}});
+  const WorkScope scope(WorkKind::attention, device);
   const Dims d = check_inputs(op, q, k, v, cu_seqlens, options);
   check_tensor(dout, "dout", q.dtype(), {d.tokens, d.heads, d.dim});
   check_tensor(out, "out", q.dtype(), {d.tokens, d.heads, d.dim});

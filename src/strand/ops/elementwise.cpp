@@ -2,6 +2,7 @@
 
 #include "strand/ops/cpu/cpu_ops.h"
 #include "strand/ops/dispatch.h"
+#include "strand/ops/work_profile.h"
 
 #include <cstring>
 
@@ -15,6 +16,7 @@ namespace strand {
 void add_inplace(const Tensor& dst, const Tensor& src) {
   const char* op = "add_inplace";
   const Device device = ops_detail::common_device(op, {{"dst", dst}, {"src", src}});
+  const WorkScope scope(WorkKind::elementwise, device);
   STRAND_CHECK(dst.defined() && dst.is_contiguous(), "dst must be a defined contiguous tensor");
   ops_detail::check_act(dst, "dst", dst.shape());
   check_tensor(src, "src", dst.dtype(), dst.shape());
@@ -32,6 +34,7 @@ void add_inplace(const Tensor& dst, const Tensor& src) {
 void convert(const Tensor& dst, const Tensor& src) {
   const char* op = "convert";
   const Device device = ops_detail::common_device(op, {{"dst", dst}, {"src", src}});
+  const WorkScope scope(WorkKind::elementwise, device);
   STRAND_CHECK(dst.defined() && src.defined() && dst.is_contiguous() && src.is_contiguous(),
                "{}: dst and src must be defined and contiguous", op);
   STRAND_CHECK(dst.shape() == src.shape(), "{}: dst {} and src {} differ in shape", op, dst.str(), src.str());
@@ -50,6 +53,7 @@ void convert(const Tensor& dst, const Tensor& src) {
 
 void zero(const Tensor& t) {
   STRAND_CHECK(t.defined() && t.is_contiguous(), "zero: the tensor must be defined and contiguous");
+  const WorkScope scope(WorkKind::elementwise, t.device());
   if (t.is_cpu()) {
     std::memset(t.raw(), 0, t.nbytes());
     return;
@@ -64,6 +68,7 @@ void zero(const Tensor& t) {
 void copy(const Tensor& dst, const Tensor& src) {
   const char* op = "copy";
   const Device device = ops_detail::common_device(op, {{"dst", dst}, {"src", src}});
+  const WorkScope scope(WorkKind::elementwise, device);
   STRAND_CHECK(dst.defined() && dst.is_contiguous(), "{}: dst must be defined and contiguous", op);
   check_tensor(src, "src", dst.dtype(), dst.shape());
   if (device.type == DeviceType::CPU) {

@@ -2,6 +2,7 @@
 
 #include "strand/ops/cpu/cpu_ops.h"
 #include "strand/ops/dispatch.h"
+#include "strand/ops/work_profile.h"
 
 #if defined(STRAND_WITH_CUDA)
 #include "strand/cuda/runtime.h"
@@ -15,6 +16,7 @@ namespace strand {
 void embedding_forward(const Tensor& y, const Tensor& tokens, const Tensor& table) {
   const char* op = "embedding_forward";
   const Device device = ops_detail::common_device(op, {{"y", y}, {"tokens", tokens}, {"table", table}});
+  const WorkScope scope(WorkKind::elementwise, device);
   ops_detail::check_act(table, "table", {-1, -1});
   check_tensor(tokens, "tokens", DType::I32, {-1});
   check_tensor(y, "y", table.dtype(), {tokens.numel(), table.size(1)});
@@ -33,6 +35,7 @@ void embedding_forward(const Tensor& y, const Tensor& tokens, const Tensor& tabl
 void embedding_backward(const Tensor& dtable, const Tensor& dy, const Tensor& tokens, int64_t padding_idx) {
   const char* op = "embedding_backward";
   const Device device = ops_detail::common_device(op, {{"dtable", dtable}, {"dy", dy}, {"tokens", tokens}});
+  const WorkScope scope(WorkKind::elementwise, device);
   check_tensor(tokens, "tokens", DType::I32, {-1});
   ops_detail::check_act(dy, "dy", {tokens.numel(), -1});
   check_tensor(dtable, "dtable", ops_detail::stat_dtype(dy), {-1, dy.size(1)});

@@ -2,6 +2,7 @@
 
 #include "strand/ops/cpu/cpu_ops.h"
 #include "strand/ops/dispatch.h"
+#include "strand/ops/work_profile.h"
 
 #if defined(STRAND_WITH_CUDA)
 #include "strand/cuda/runtime.h"
@@ -15,6 +16,7 @@ void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Ten
   const char* op = "linear_forward";
   const Device device =
       ops_detail::common_device(op, {{"x", x}, {"w", w}, {"y", y}, {"b", b}, {"residual", residual}});
+  const WorkScope scope(WorkKind::gemm, device);
   ops_detail::check_act(x, "x", {-1, -1});
   const int64_t rows = x.size(0), in = x.size(1);
   check_tensor(w, "w", x.dtype(), {-1, in});
@@ -58,6 +60,7 @@ void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const
   const char* op = "linear_backward";
   const Device device =
       ops_detail::common_device(op, {{"x", x}, {"w", w}, {"dy", dy}, {"dw", dw}, {"dx", dx}, {"db", db}});
+  const WorkScope scope(WorkKind::gemm, device);
   ops_detail::check_act(x, "x", {-1, -1});
   const int64_t rows = x.size(0), in = x.size(1);
   check_tensor(w, "w", x.dtype(), {-1, in});

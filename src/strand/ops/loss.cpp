@@ -2,6 +2,7 @@
 
 #include "strand/ops/cpu/cpu_ops.h"
 #include "strand/ops/dispatch.h"
+#include "strand/ops/work_profile.h"
 
 #if defined(STRAND_WITH_CUDA)
 #include "strand/cuda/runtime.h"
@@ -36,6 +37,7 @@ void cross_entropy_forward(const Tensor& losses, const Tensor& lse, const Tensor
                                                        {"logits", logits},
                                                        {"labels", labels},
                                                        {"weights", weights}});
+  const WorkScope scope(WorkKind::elementwise, device);
   check_inputs(op, logits, labels, weights);
   check_tensor(losses, "losses", ops_detail::stat_dtype(logits), {logits.size(0)});
   check_tensor(lse, "lse", ops_detail::stat_dtype(logits), {logits.size(0)});
@@ -75,6 +77,7 @@ void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const T
   const char* op = "cross_entropy_backward";
   const Device device = ops_detail::common_device(
       op, {{"dlogits", dlogits}, {"logits", logits}, {"labels", labels}, {"weights", weights}, {"lse", lse}});
+  const WorkScope scope(WorkKind::elementwise, device);
   check_inputs(op, logits, labels, weights);
   check_tensor(dlogits, "dlogits", logits.dtype(), logits.shape());
   check_tensor(lse, "lse", ops_detail::stat_dtype(logits), {logits.size(0)});

@@ -2,6 +2,7 @@
 
 #include "strand/ops/cpu/cpu_ops.h"
 #include "strand/ops/dispatch.h"
+#include "strand/ops/work_profile.h"
 
 #if defined(STRAND_WITH_CUDA)
 #include "strand/cuda/runtime.h"
@@ -13,6 +14,7 @@ namespace strand {
 void rmsnorm_forward(const Tensor& y, const Tensor& rstd, const Tensor& x, const Tensor& w, double eps) {
   const char* op = "rmsnorm_forward";
   const Device device = ops_detail::common_device(op, {{"y", y}, {"rstd", rstd}, {"x", x}, {"w", w}});
+  const WorkScope scope(WorkKind::elementwise, device);
   ops_detail::check_act(x, "x", {-1, -1});
   const int64_t rows = x.size(0), cols = x.size(1);
   check_tensor(w, "w", x.dtype(), {cols});
@@ -35,6 +37,7 @@ void rmsnorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, cons
   const char* op = "rmsnorm_backward";
   const Device device = ops_detail::common_device(
       op, {{"dx", dx}, {"dw", dw}, {"dy", dy}, {"x", x}, {"w", w}, {"rstd", rstd}, {"dresidual", dresidual}});
+  const WorkScope scope(WorkKind::elementwise, device);
   ops_detail::check_act(x, "x", {-1, -1});
   const int64_t rows = x.size(0), cols = x.size(1);
   check_tensor(w, "w", x.dtype(), {cols});
@@ -66,6 +69,7 @@ void layernorm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, 
   const char* op = "layernorm_forward";
   const Device device =
       ops_detail::common_device(op, {{"y", y}, {"mean", mean}, {"rstd", rstd}, {"x", x}, {"w", w}, {"b", b}});
+  const WorkScope scope(WorkKind::elementwise, device);
   STRAND_CHECK(device.type == DeviceType::CPU, "{}: runs on the CPU only", op);
   check_tensor(x, "x", {-1, -1});
   check_tensor(w, "w", x.dtype(), {x.size(1)});
@@ -82,6 +86,7 @@ void layernorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, co
   const Device device = ops_detail::common_device(
       op,
       {{"dx", dx}, {"dw", dw}, {"db", db}, {"dy", dy}, {"x", x}, {"w", w}, {"mean", mean}, {"rstd", rstd}});
+  const WorkScope scope(WorkKind::elementwise, device);
   STRAND_CHECK(device.type == DeviceType::CPU, "{}: runs on the CPU only", op);
   check_tensor(x, "x", {-1, -1});
   check_tensor(w, "w", x.dtype(), {x.size(1)});

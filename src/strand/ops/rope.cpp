@@ -2,6 +2,7 @@
 
 #include "strand/ops/cpu/cpu_ops.h"
 #include "strand/ops/dispatch.h"
+#include "strand/ops/work_profile.h"
 
 #include <algorithm>
 #include <cmath>
@@ -56,6 +57,7 @@ void rope_apply(const char* op, const Tensor& out, const char* out_name, const T
                 const Tensor& positions, const std::vector<double>& inv_freq, double sign) {
   const Device device =
       ops_detail::common_device(op, {{out_name, out}, {x_name, x}, {"positions", positions}});
+  const WorkScope scope(WorkKind::elementwise, device);
   ops_detail::check_act(x, x_name, {-1, -1, -1});
   const int64_t tokens = x.size(0), heads = x.size(1), dim = x.size(2);
   check_tensor(out, out_name, x.dtype(), {tokens, heads, dim});

@@ -1,6 +1,7 @@
 #include "strand/train/optimizer.h"
 
 #include "strand/ops/adamw.h"
+#include "strand/ops/work_profile.h"
 
 #include <cmath>
 
@@ -62,6 +63,8 @@ double AdamW::weight_decay_of(const nn::Parameter& p) const {
 }
 
 void AdamW::step(double lr, int64_t step) {
+  if (params_.empty()) return;
+  const WorkScope scope(WorkKind::optimizer, params_.front()->value.device());
   AdamWOptions o;
   o.lr = lr;
   o.beta1 = settings_.beta1;

@@ -54,6 +54,7 @@ struct TrainConfig {
     int64_t recompute_layers;
     std::string device, precision;
     double peak_tflops;
+    bool profile;
   } train;
   struct Run {
     std::string dir;

@@ -8,6 +8,7 @@
 #include "strand/io/hf_checkpoint.h"
 #include "strand/ops/elementwise.h"
 #include "strand/ops/precision.h"
+#include "strand/ops/work_profile.h"
 #include "strand/train/checkpoint.h"
 #include "strand/train/metrics.h"
 #include "strand/train/optimizer.h"
@@ -16,6 +17,7 @@
 #include <omp.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -310,6 +312,8 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
   double lr = 0;
   double window_loss = 0, window_weight = 0, window_tokens = 0, window_time = 0, window_flops = 0;
   int64_t window_steps = 0;
+  const WorkProfiling profiling(c.train.profile);
+  std::array<double, kWorkKinds> window_work_ms{};
   result.final_val_loss = NAN;
   result.val_unigram_entropy = unigram_entropy(val_batches);
 
@@ -330,6 +334,7 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
   const int64_t first_step = step + 1;
   while (step < last_step) {
     if (g_stop_signal.load() != 0) break;
+    if (c.train.profile) take_work_times();  // drops what evaluation recorded
     const auto t0 = std::chrono::steady_clock::now();
     ++step;
     // The step's micro-batches come first: the loss is normalised by their joint weight sum.
@@ -374,6 +379,10 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
     window_time += dt;
     window_flops += model_flops(model_config, micro);
     ++window_steps;
+    if (c.train.profile) {
+      const std::array<double, kWorkKinds> ms = take_work_times();
+      for (size_t k = 0; k < kWorkKinds; ++k) window_work_ms[k] += ms[k];
+    }
     result.final_train_loss = loss;
 
     if (step % c.train.log_every == 0 || step == c.train.max_steps) {
@@ -388,6 +397,17 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
         metrics["train/mfu"] = window_flops / window_time / (c.train.peak_tflops * 1e12);
         metrics["train/peak_gpu_memory_gib"] =
             static_cast<double>(cuda_peak_allocated_bytes()) / static_cast<double>(1 << 30);
+      }
+      if (c.train.profile) {
+        const auto steps = static_cast<double>(window_steps);
+        double timed_ms = 0;
+        for (size_t k = 0; k < kWorkKinds; ++k) {
+          metrics[fmt::format("time/{}_ms", work_kind_name(static_cast<WorkKind>(k)))] =
+              window_work_ms[k] / steps;
+          timed_ms += window_work_ms[k];
+        }
+        metrics["time/other_ms"] = (window_time * 1e3 - timed_ms) / steps;
+        window_work_ms = {};
       }
       logger.write({step, now_seconds(), metrics});
       window_loss = window_weight = window_tokens = window_time = window_flops = 0;
