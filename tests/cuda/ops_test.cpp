@@ -13,6 +13,7 @@
 #include "strand/ops/norm.h"
 #include "strand/ops/packed.h"
 #include "strand/ops/rope.h"
+#include "strand/ops/work_profile.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -426,6 +427,24 @@ TEST_F(CudaOpChecks, AttentionNeedsMaxSeqlen) {
                                        lse, cu_seqlens, unset);
                   }),
                   "max_seqlen");
+}
+
+// On a GPU the profiler times ops with events on the ops' stream: a GEMM's span lands under gemm and a
+// cast's under elementwise, and nothing is recorded once profiling ends.
+TEST_F(CudaOpChecks, WorkProfileTimesOpsOnTheStream) {
+  const Tensor x = on_gpu({512, 512}), w = on_gpu({512, 512}), y = on_gpu({512, 512});
+  const Tensor y_bf16 = on_gpu({512, 512}, DType::BF16);
+  {
+    const WorkProfiling on(true);
+    for (int i = 0; i < 10; ++i) linear_forward(y, x, w, Tensor());
+    convert(y_bf16, y);
+    const auto ms = take_work_times();
+    EXPECT_GT(ms[static_cast<size_t>(WorkKind::gemm)], 0);
+    EXPECT_GT(ms[static_cast<size_t>(WorkKind::elementwise)], 0);
+    EXPECT_EQ(ms[static_cast<size_t>(WorkKind::attention)], 0);
+  }
+  linear_forward(y, x, w, Tensor());
+  EXPECT_EQ(take_work_times(), (std::array<double, kWorkKinds>{}));
 }
 
 }  // namespace
