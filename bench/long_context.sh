@@ -7,18 +7,11 @@
 # printed last gives tokens/s, MFU and peak memory, or the error that stopped the run (out of memory). The full
 # log goes to $OUT/long_context.log.
 set -u
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-OUT="${OUT:-$ROOT/out}"
-mkdir -p "$OUT"
-cd "$ROOT" || exit 1
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 LENGTHS="${1:-65536 131072 262144}"
 LOG="$OUT/long_context.log"
 : >>"$LOG"
-STRAND="${STRAND:-}"
-if [ -z "$STRAND" ]; then
-  [ -x /tmp/.device-bundle/run ] || tar xJf .device-bundle.tar.xz -C /tmp
-  STRAND=/tmp/.device-bundle/run
-fi
 
 rows=()
 for len in $LENGTHS; do
@@ -29,15 +22,7 @@ for len in $LENGTHS; do
     data.max_length="$len" data.mock_length="$len" data.mock_documents=4 batch.tokens="$len" \
     train.recompute_layers=16 train.max_steps=3 train.log_every=1 >>"$LOG" 2>&1
   rc=$?
-  line="$(python3 - "$dir/metrics.jsonl" <<'PY'
-import json, sys
-try:
-    last = [json.loads(l) for l in open(sys.argv[1]) if "train/tokens_per_s" in l][-1]
-    print(f'{last["train/tokens_per_s"]:.0f} {last["train/mfu"]:.4f} {last["train/peak_gpu_memory_gib"]:.2f}')
-except Exception:
-    print("- - -")
-PY
-)"
+  line="$(last_train_record "$dir/metrics.jsonl")"
   if [ "$rc" -eq 0 ]; then
     rows+=("$len ok $line")
   else

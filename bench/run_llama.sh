@@ -11,21 +11,13 @@
 # train.profile=true (CUDA events around every op), the peer's from a torch.profiler trace after its timed steps,
 # so neither breakdown slows the timed runs.
 set -u
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-OUT="${OUT:-$ROOT/out}"
-mkdir -p "$OUT"
-cd "$ROOT" || exit 1
+# shellcheck source=bench/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 SHAPES="${1:-150m 1b}"
 PEER_MODES="${2-eager compile}"
 LOG="$OUT/bench.log"
 : >>"$LOG"
-export PYTHONUNBUFFERED=1
 
-STRAND="${STRAND:-}"
-if [ -z "$STRAND" ]; then
-  [ -x /tmp/.device-bundle/run ] || tar xJf .device-bundle.tar.xz -C /tmp
-  STRAND=/tmp/.device-bundle/run
-fi
 
 rows=()
 breakdowns=()
@@ -45,15 +37,7 @@ for shape in $SHAPES; do
   rm -rf "$dir"
   echo "=== strand $shape" >>"$LOG"
   "$STRAND" train --config-name "bench/llama_$shape" run.dir="$dir" ${STRAND_BENCH_OVERRIDES:-} >>"$LOG" 2>&1
-  strand_line="$(python3 - "$dir/metrics.jsonl" <<'PY'
-import json, sys
-try:
-    last = [json.loads(l) for l in open(sys.argv[1]) if "train/tokens_per_s" in l][-1]
-    print(f'{last["train/tokens_per_s"]:.0f} {last["train/mfu"]:.4f} {last["train/peak_gpu_memory_gib"]:.2f}')
-except Exception as e:  # the run failed: its log says why
-    print(f"nan nan nan")
-PY
-)"
+  strand_line="$(last_train_record "$dir/metrics.jsonl")"
   read -r s_tps s_mfu s_mem <<<"$strand_line"
   rows+=("$shape strand $s_tps $s_mfu $s_mem")
   echo "=== strand $shape profiled" >>"$LOG"

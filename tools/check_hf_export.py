@@ -5,14 +5,17 @@ Usage (from the repository root):
 
     # write the inputs strand's forward runs on: three E. coli windows, tokenised and packed
     python3 tools/check_hf_export.py --make-inputs /tmp/inputs.safetensors [--data tests/data/ecoli_k12_excerpt.fa]
+    # or, for a protein (ESM-2) model, three proteins with masked residues and their labels
+    python3 tools/check_hf_export.py --make-inputs /tmp/inputs.safetensors --proteins tests/data/uniprot_query_excerpt.fa
 
     # compare strand's logits with transformers' on the exported directory
     python3 tools/check_hf_export.py --model DIR --strand-logits FILE.safetensors [--tol 1e-4]
 
 FILE (written by `strand forward`) holds input_ids int32 [T], cu_seqlens int32 [n+1], logits float32 [T, V] and
-loss float64 []. The model is loaded with AutoModelForCausalLM in float64 with eager attention on the CPU; every
-sequence runs on its own and the logits are concatenated in packed order. The loss is the next-token
-cross-entropy pooled over all sequences (as in make_golden.py).
+loss float64 [] (and labels int32 [T] for a masked LM). The model is loaded with AutoModelForCausalLM (model_type
+esm: AutoModelForMaskedLM) in float64 with eager attention on the CPU; every sequence runs on its own and the
+logits are concatenated in packed order. The loss is the next-token cross-entropy pooled over all sequences (as
+in make_golden.py), or for a masked LM the cross-entropy pooled over the labelled positions.
 
 The last line printed is `hf-export: OK max_rel=<x> loss_rel=<y>` or `hf-export: FAIL ...`; the exit status is 1
 on failure: max|hf - strand| / max|hf| above --tol, a relative loss difference above 1e-5, or weights that did
@@ -29,6 +32,20 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import make_golden as mg  # noqa: E402  (numpy-only helpers; torch is imported lazily)
 
 LOSS_REL_TOL = 1e-5
+
+
+def make_protein_inputs(path, proteins):
+    from safetensors.numpy import save_file
+
+    import make_esm2_golden as eg
+
+    records = eg.read_proteins(mg.resolve_data_path(proteins))
+    ids, labels, cu = eg.masked_batch([records[i] for i in eg.RECORDS], seed=7)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    save_file({"input_ids": ids, "labels": labels, "cu_seqlens": cu}, path,
+              metadata={"source": os.path.basename(proteins)})
+    print(f"inputs: wrote {path} T={ids.size} proteins={cu.size - 1} labelled={int((labels != -100).sum())}")
+    return 0
 
 
 def make_inputs(path, data):
@@ -50,15 +67,34 @@ def make_inputs(path, data):
     return 0
 
 
-def load_model(model_dir, torch, transformers):
+def load_model(model_dir, torch, transformers, masked):
     kwargs = dict(dtype=torch.float64, attn_implementation="eager")
+    auto = transformers.AutoModelForMaskedLM if masked else transformers.AutoModelForCausalLM
     try:
-        model, info = transformers.AutoModelForCausalLM.from_pretrained(model_dir, output_loading_info=True,
-                                                                        **kwargs)
+        model, info = auto.from_pretrained(model_dir, output_loading_info=True, **kwargs)
     except TypeError as err:
         print(f"note: from_pretrained(output_loading_info=True) failed ({err}); loading without it")
-        model, info = transformers.AutoModelForCausalLM.from_pretrained(model_dir, **kwargs), None
+        model, info = auto.from_pretrained(model_dir, **kwargs), None
     return model, info
+
+
+def run_masked(model, ids, cu, torch):
+    """Logits [T, V] of every sequence run on its own with an attention mask of ones, in packed order."""
+    out = []
+    for s, e in zip(cu[:-1].tolist(), cu[1:].tolist()):
+        x = torch.as_tensor(ids[s:e], dtype=torch.long).unsqueeze(0)
+        out.append(model(input_ids=x, attention_mask=torch.ones_like(x)).logits[0])
+    return torch.cat(out, dim=0)
+
+
+def pooled_labelled_ce(logits, labels):
+    """Mean cross-entropy over the positions whose label is not -100 (float64)."""
+    keep = labels != -100
+    x = np.asarray(logits, dtype=np.float64)[keep]
+    y = labels[keep]
+    m = x.max(axis=1)
+    lse = m + np.log(np.exp(x - m[:, None]).sum(axis=1))
+    return float((lse - x[np.arange(y.size), y]).mean())
 
 
 def loading_problems(info):
@@ -107,7 +143,8 @@ def check(args):
           f"tie_word_embeddings={getattr(config, 'tie_word_embeddings', None)}")
     print(f"config: rope_parameters={getattr(config, 'rope_parameters', None)}")
 
-    model, info = load_model(args.model, torch, transformers)
+    masked = getattr(config, "model_type", None) == "esm"
+    model, info = load_model(args.model, torch, transformers, masked)
     model.eval()
     problems = loading_problems(info)
     for p in problems:
@@ -127,7 +164,8 @@ def check(args):
         raise ValueError(f"input_ids outside [0, {vocab})")
 
     with torch.no_grad():
-        hf_logits = mg.run_sequences(model, ids, cu, torch).to(torch.float64).numpy()
+        run = run_masked if masked else mg.run_sequences
+        hf_logits = run(model, ids, cu, torch).to(torch.float64).numpy()
 
     diff = np.abs(hf_logits - s_logits)
     max_abs = float(diff.max())
@@ -139,8 +177,15 @@ def check(args):
         agree = float(np.mean(hf_logits[s:e].argmax(1) == s_logits[s:e].argmax(1)))
         print(f"  sequence {i}: tokens={e - s} max_abs_err={float(diff[s:e].max()):.3e} argmax_agree={agree:.3f}")
 
-    hf_loss = mg.pooled_next_token_ce(hf_logits, ids, cu)
-    loss_from_strand_logits = mg.pooled_next_token_ce(s_logits, ids, cu)
+    if masked:
+        if "labels" not in strand:
+            raise KeyError(f"{args.strand_logits} has no 'labels': a masked LM's loss needs them")
+        labels = strand["labels"].to(torch.int64).numpy()
+        hf_loss = pooled_labelled_ce(hf_logits, labels)
+        loss_from_strand_logits = pooled_labelled_ce(s_logits, labels)
+    else:
+        hf_loss = mg.pooled_next_token_ce(hf_logits, ids, cu)
+        loss_from_strand_logits = mg.pooled_next_token_ce(s_logits, ids, cu)
     print(f"loss: hf={hf_loss!r} strand={s_loss!r} from_strand_logits={loss_from_strand_logits!r}")
     if s_loss is None:
         problems.append("strand file has no 'loss' tensor")
@@ -167,9 +212,12 @@ def main(argv=None):
     parser.add_argument("--tol", type=float, default=1e-4, help="bound on max|hf - strand| / max|hf|")
     parser.add_argument("--make-inputs", metavar="PATH", help="write the packed inputs file and exit")
     parser.add_argument("--data", default=mg.DEFAULT_DATA, help="FASTA file for --make-inputs")
+    parser.add_argument("--proteins", help="protein FASTA for --make-inputs: masked inputs for an ESM-2 model")
     args = parser.parse_args(argv)
 
     if args.make_inputs:
+        if args.proteins:
+            return make_protein_inputs(args.make_inputs, args.proteins)
         return make_inputs(args.make_inputs, args.data)
     if not args.model or not args.strand_logits:
         parser.error("--model and --strand-logits are required (or --make-inputs PATH)")

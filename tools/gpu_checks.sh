@@ -81,6 +81,8 @@ golden_step() {
   local log="$OUT/golden.log" st=ok fig
   : >"$log"
   run_logged "$log" 300 "$PY" tools/make_golden.py --out "$OUT/golden" --data tests/data/ecoli_k12_excerpt.fa || st=FAIL
+  run_logged "$log" 300 "$PY" tools/make_esm2_golden.py --out "$OUT/golden" \
+    --data tests/data/uniprot_query_excerpt.fa || st=FAIL
   fig="$(grep '^golden: ' "$log" | sed -E 's/^golden: name=([^ ]+) .* loss=([^ ]+) .*/\1 loss=\2/' | paste -sd';' - \
     | sed 's/;/; /g')"
   record "golden" "$st" "${fig:-no golden written}"
@@ -94,35 +96,45 @@ fi
 # ---- 3. Hugging Face export round trip --------------------------------------------------------------------------
 LOG="$OUT/hf_export.log"
 : >"$LOG"
-if [ -f .device-bundle.tar.xz ]; then
-  rm -rf "$BUNDLE" /tmp/export /tmp/inputs.safetensors /tmp/strand_logits.safetensors
-  st=ok
-  run_logged "$LOG" 120 tar xJf .device-bundle.tar.xz -C /tmp &&
-    run_logged "$LOG" 60 "$BUNDLE/run" init --arch llama --config configs/llama_tiny.json --seed 7 --out /tmp/export &&
-    run_logged "$LOG" 60 "$PY" tools/check_hf_export.py --make-inputs /tmp/inputs.safetensors \
-      --data tests/data/ecoli_k12_excerpt.fa &&
-    run_logged "$LOG" 60 "$BUNDLE/run" forward --model /tmp/export --inputs /tmp/inputs.safetensors \
-      --out /tmp/strand_logits.safetensors &&
-    run_logged "$LOG" 180 "$PY" tools/check_hf_export.py --model /tmp/export \
-      --strand-logits /tmp/strand_logits.safetensors ||
+# hf_export_check NAME CONFIG INPUT_ARGS...: strand init from CONFIG, strand forward on the inputs that
+# check_hf_export.py makes with INPUT_ARGS, then transformers on the export; records "hf-export NAME".
+hf_export_check() {
+  local name="$1" config="$2" dir="/tmp/export_$1" inputs="/tmp/inputs_$1.safetensors" st=ok fig
+  shift 2
+  rm -rf "$dir" "$inputs" "/tmp/strand_logits_$name.safetensors"
+  echo "=== $name" >>"$LOG"
+  run_logged "$LOG" 60 "$BUNDLE/run" init --config "$config" --seed 7 --out "$dir" &&
+    run_logged "$LOG" 60 "$PY" tools/check_hf_export.py --make-inputs "$inputs" "$@" &&
+    run_logged "$LOG" 60 "$BUNDLE/run" forward --model "$dir" --inputs "$inputs" \
+      --out "/tmp/strand_logits_$name.safetensors" &&
+    run_logged "$LOG" 180 "$PY" tools/check_hf_export.py --model "$dir" \
+      --strand-logits "/tmp/strand_logits_$name.safetensors" ||
     st=FAIL
-  if [ -d /tmp/export ]; then
+  if [ -d "$dir" ]; then
     {
-      echo "--- /tmp/export"
-      ls -l /tmp/export
-      [ -f /tmp/export/config.json ] && cat /tmp/export/config.json
+      echo "--- $dir"
+      ls -l "$dir"
+      [ -f "$dir/config.json" ] && cat "$dir/config.json"
       echo
     } >>"$LOG" 2>&1
   fi
-  fig="$(grep -E '^hf-export: ' "$LOG" | tail -1)"
+  fig="$(sed -n "/^=== $name\$/,\$p" "$LOG" | grep -E '^hf-export: ' | tail -1)"
   if [ -z "$fig" ]; then
     fig="stopped at: $(grep '^+ ' "$LOG" | tail -1 | cut -c3- | awk '{print $1, $2, $3}') ($(grep '^\[exit' "$LOG" | tail -1 | tr -d '[]'))"
   fi
+  record "hf-export $name" "$st" "$fig"
+}
+if [ -f .device-bundle.tar.xz ]; then
+  rm -rf "$BUNDLE"
+  if run_logged "$LOG" 120 tar xJf .device-bundle.tar.xz -C /tmp; then
+    hf_export_check llama configs/llama_tiny.json --data tests/data/ecoli_k12_excerpt.fa
+    hf_export_check esm2 configs/esm2_tiny.json --proteins tests/data/uniprot_query_excerpt.fa
+  else
+    record "hf-export" FAIL "the bundle did not unpack (see hf_export.log)"
+  fi
 else
-  st=skipped
-  fig="no .device-bundle.tar.xz"
+  record "hf-export" skipped "no .device-bundle.tar.xz"
 fi
-record "hf-export" "$st" "$fig"
 
 # ---- 3b. the embedded demo: train, read its TensorBoard events, load its HF export in transformers -----------
 LOG="$OUT/demo.log"
@@ -132,7 +144,7 @@ if [ -x "$BUNDLE/run" ]; then
   st=ok
   run_logged "$LOG" 300 "$BUNDLE/run" train --config-name llama_demo run.dir=/tmp/demo &&
     run_logged "$LOG" 60 "$PY" tools/check_tensorboard.py /tmp/demo/tensorboard &&
-    run_logged "$LOG" 60 "$BUNDLE/run" forward --model /tmp/demo/hf --inputs /tmp/inputs.safetensors \
+    run_logged "$LOG" 60 "$BUNDLE/run" forward --model /tmp/demo/hf --inputs /tmp/inputs_llama.safetensors \
       --out /tmp/demo_logits.safetensors &&
     run_logged "$LOG" 180 "$PY" tools/check_hf_export.py --model /tmp/demo/hf \
       --strand-logits /tmp/demo_logits.safetensors &&

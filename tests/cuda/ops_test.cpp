@@ -13,6 +13,7 @@
 #include "strand/ops/norm.h"
 #include "strand/ops/packed.h"
 #include "strand/ops/rope.h"
+#include "strand/ops/token_dropout.h"
 #include "strand/ops/work_profile.h"
 
 #include <fmt/format.h>
@@ -110,6 +111,49 @@ TEST_P(CudaOps, RmsNormMatchesCpu) {
     for (Side s : kSides) rmsnorm_backward(dx.*s, dw.*s, dy.*s, x.*s, w.*s, saved_rstd.*s, dresidual.*s);
     expect_match("dx", dx, tol());
     expect_match("dw (+=)", dw, tol());
+  }
+}
+
+TEST_P(CudaOps, LayerNormMatchesCpu) {
+  struct Case {
+    int64_t rows, cols;
+    bool dresidual, db;
+  };
+  constexpr double kEps = 1e-5;
+  // ESM-2 widths (320, 1280, and 5120, which keeps 4 vectors a thread in F32), narrow rows that share a
+  // block, an odd width that rules out 16-byte accesses, and a row too wide to keep in registers; more rows
+  // than the dw/db reduction has workers (2^20 / cols) in the 1280, 5120 and 9000 cases.
+  for (const Case& c :
+       {Case{1001, 320, true, true}, Case{1000, 1280, false, true}, Case{300, 5120, true, true},
+        Case{300, 101, true, false}, Case{1001, 64, false, true}, Case{200, 9000, true, true}}) {
+    SCOPED_TRACE(fmt::format("x [{}, {}], dresidual {}, db {}", c.rows, c.cols, c.dresidual, c.db));
+    // Rows with a mean well away from zero, as the embeddings and residual streams are: the mean then
+    // compares by relative error (a mean near zero is rounding noise), and the variance must not cancel.
+    Tensor values = draw_.normal({c.rows, c.cols}, 2.0);
+    for (int64_t i = 0; i < values.numel(); ++i) values.data<double>()[i] += 3.0;
+    const Operand x = testing::operand(values, act());
+    const Operand w = input({c.cols}), b = input({c.cols});
+    const Operand y = act_output({c.rows, c.cols});
+    const Operand mean = output({c.rows}, DType::F32), rstd = output({c.rows}, DType::F32);
+    for (Side s : kSides) layernorm_forward(y.*s, mean.*s, rstd.*s, x.*s, w.*s, b.*s, kEps);
+    expect_match("y", y, tol());
+    expect_match("mean", mean, tol());
+    expect_match("rstd", rstd, tol());
+
+    // Both backwards read the reference's mean and rstd as the GPU stores them, so they compare on equal
+    // inputs.
+    const Operand saved_mean = testing::operand(mean.host, DType::F32);
+    const Operand saved_rstd = testing::operand(rstd.host, DType::F32);
+    const Operand dy = input({c.rows, c.cols});
+    const Operand dresidual = c.dresidual ? input({c.rows, c.cols}) : Operand{};
+    const Operand dx = act_output({c.rows, c.cols});
+    const Operand dw = accumulator({c.cols}, c.rows);
+    const Operand db = c.db ? accumulator({c.cols}, c.rows) : Operand{};
+    for (Side s : kSides)
+      layernorm_backward(dx.*s, dw.*s, db.*s, dy.*s, x.*s, w.*s, saved_mean.*s, saved_rstd.*s, dresidual.*s);
+    expect_match("dx", dx, tol());
+    expect_match("dw (+=)", dw, tol());
+    if (c.db) expect_match("db (+=)", db, tol());
   }
 }
 
@@ -316,6 +360,43 @@ TEST_P(CudaOps, AddInplaceMatchesCpu) {
   }
 }
 
+// ESM-2's token dropout over packed sequences of unequal lengths (one longer than a block of the factors
+// kernel), tokens drawn from the residues with about 15% masks; one sequence is a single mask (no token takes
+// the scale), one ends in pads, the last is pads only. The factors are F32 whatever the activations.
+TEST_P(CudaOps, TokenDropoutMatchesCpu) {
+  constexpr int32_t kMask = 32, kPad = 1;  // ESM-2's vocabulary: residues in [4, 32)
+  const SeqLayout layout = SeqLayout::from_lengths(std::vector<int64_t>{37, 1, 700, 64, 129, 5});
+  const int64_t tokens = layout.num_tokens();
+  const int32_t* cu = layout.cu_seqlens.data<int32_t>();
+  Tensor ids = draw_.integers({tokens}, 4, 32);
+  int32_t* id = ids.data<int32_t>();
+  for (int64_t t = 0; t < tokens; ++t)
+    if (draw_.chance(0.15)) id[t] = kMask;
+  id[cu[1]] = kMask;
+  for (int32_t t = cu[3] + 40; t < cu[4]; ++t) id[t] = kPad;
+  for (int32_t t = cu[5]; t < cu[6]; ++t) id[t] = kPad;
+  const Operand token_ids = testing::operand(ids, DType::I32);
+  const Operand cu_seqlens = testing::operand(layout.cu_seqlens, DType::I32);
+  const Operand scales = output({tokens}, DType::F32);
+  for (Side s : kSides) token_dropout_scales(scales.*s, token_ids.*s, cu_seqlens.*s, kMask, kPad);
+  expect_match("scales", scales, testing::tolerance(DType::F32));
+
+  // scale_rows reads the reference's factors as the GPU stores them. 101 columns rule out 16-byte accesses.
+  const Operand saved_scales = testing::operand(scales.host, DType::F32);
+  for (const int64_t width : {320, 101}) {
+    SCOPED_TRACE(fmt::format("width {}", width));
+    const Operand x = input({tokens, width});
+    const Operand y = act_output({tokens, width});
+    for (Side s : kSides) scale_rows(y.*s, x.*s, saved_scales.*s);
+    expect_match("y", y, tol());
+
+    // The backward in place (dx aliasing dy, which the op allows), so both aliasing modes run.
+    const Operand grad = input({tokens, width});
+    for (Side s : kSides) scale_rows(grad.*s, grad.*s, saved_scales.*s);
+    expect_match("dx (in place)", grad, tol());
+  }
+}
+
 // The optimizer runs on F32 master weights only.
 class CudaOptimizer : public testing::GpuTest {};
 
@@ -390,11 +471,28 @@ TEST_F(CudaOpChecks, MixedDevicesNameTheMisplacedArgument) {
          rmsnorm_forward(on_gpu({kRows, kCols}), on_cpu({kRows}), on_gpu({kRows, kCols}), on_gpu({kCols}),
                          1e-5);
        }},
+      {"mean",
+       [] {
+         layernorm_forward(on_gpu({kRows, kCols}), on_cpu({kRows}), on_gpu({kRows}), on_gpu({kRows, kCols}),
+                           on_gpu({kCols}), on_gpu({kCols}), 1e-5);
+       }},
+      {"dresidual",
+       [] {
+         layernorm_backward(on_gpu({kRows, kCols}), on_gpu({kCols}), on_gpu({kCols}), on_gpu({kRows, kCols}),
+                            on_gpu({kRows, kCols}), on_gpu({kCols}), on_gpu({kRows}), on_gpu({kRows}),
+                            on_cpu({kRows, kCols}));
+       }},
       {"positions", [&] { rope_forward(on_gpu(kQkv), on_gpu(kQkv), on_cpu({kRows}, DType::I32), inv_freq); }},
       {"cu_seqlens",
        [&] {
          attention_forward(on_gpu(kQkv), on_gpu({kRows, kHeads}), on_gpu(kQkv), on_gpu(kQkv), on_gpu(kQkv),
                            host_cu_seqlens, options);
+       }},
+      {"cu_seqlens",
+       [&] { token_dropout_scales(on_gpu({kRows}), on_gpu({kRows}, DType::I32), host_cu_seqlens, 32, 1); }},
+      {"scales",
+       [] {
+         scale_rows(on_gpu({kRows, kCols}), on_gpu({kRows, kCols}), on_cpu({kRows}));
        }},
       {"labels",
        [] {

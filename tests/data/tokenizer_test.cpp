@@ -250,6 +250,122 @@ TEST(Tokenizer, ByName) {
                   "unknown tokenizer 'no-such-tokenizer'");
 }
 
+TEST(Tokenizer, EsmVocabularyAndSpecials) {
+  const Tokenizer t = Tokenizer::esm();
+  EXPECT_EQ(t.name(), "esm");
+  EXPECT_EQ(t.vocab_size(), 33);
+  EXPECT_EQ(t.bos(), 0);  // <cls>
+  EXPECT_EQ(t.pad(), 1);
+  EXPECT_EQ(t.eos(), 2);
+  EXPECT_EQ(t.unk(), 3);
+  EXPECT_EQ(t.mask(), 32);
+  std::vector<int32_t> expected;
+  for (int32_t id = 4; id <= 30; ++id) expected.push_back(id);
+  EXPECT_EQ(ids(t, "LAGVSERTIDPKQNFYMHWCXBUZO.-"), expected);
+  // HF's all_special_ids: <cls> <pad> <eos> <unk> <mask>; <null_1> is an ordinary token there.
+  for (int32_t id = 0; id < 33; ++id) EXPECT_EQ(t.is_special(id), id <= 3 || id == 32) << id;
+  EXPECT_EQ(Tokenizer::by_name("esm").vocab_size(), 33);
+  EXPECT_EQ(Tokenizer::nucleotide().mask(), -1);
+  EXPECT_EQ(Tokenizer::char_level().mask(), -1);
+}
+
+// EsmTokenizer cuts text at vocabulary entries (token names included) and splits the rest on whitespace:
+// whitespace disappears, and a run of other characters is one <unk> (Note [ESM text]).
+TEST(Tokenizer, EsmReadsTextAsEsmTokenizerDoes) {
+  const Tokenizer t = Tokenizer::esm();
+  const auto encode = [&t](std::string_view text, uint64_t unknown) {
+    std::vector<int32_t> out;
+    EXPECT_EQ(t.encode(text, out), unknown) << text;
+    return out;
+  };
+  using Ids = std::vector<int32_t>;
+  EXPECT_EQ(encode("MKTV", 0), (Ids{20, 15, 11, 7}));
+  EXPECT_EQ(encode(" MK\tT V\r\n", 0), (Ids{20, 15, 11, 7}));
+  EXPECT_EQ(encode("MKabC", 2), (Ids{20, 15, 3, 23}));  // lowercase is not in the vocabulary
+  EXPECT_EQ(encode("mk", 2), (Ids{3}));
+  EXPECT_EQ(encode("m k", 2), (Ids{3, 3}));
+  EXPECT_EQ(encode("AmB*", 2), (Ids{5, 3, 25, 3}));
+  EXPECT_EQ(encode("MK<mask>V", 0), (Ids{20, 15, 32, 7}));
+  EXPECT_EQ(encode("<cls><null_1><eos><pad><unk>", 0), (Ids{0, 31, 2, 1, 3}));
+  EXPECT_EQ(encode("a<mask>b", 2), (Ids{3, 32, 3}));
+  EXPECT_EQ(encode("<mas", 4), (Ids{3}));
+  EXPECT_EQ(encode("<<mask>", 1), (Ids{3, 32}));
+  EXPECT_EQ(encode("<MASK>", 2),
+            (Ids{3, 20, 5, 8, 15, 3}));  // names are case-sensitive; M A S K are residues
+  // Unicode: é is one unknown character, a no-break space is whitespace to Python, and each byte of invalid
+  // UTF-8 is an unknown character.
+  EXPECT_EQ(encode("A\xc3\xa9\xc3\xa9"
+                   "B",
+                   2),
+            (Ids{5, 3, 25}));
+  EXPECT_EQ(encode("A\xc2\xa0\xe3\x80\x80"
+                   "B",
+                   0),
+            (Ids{5, 25}));
+  EXPECT_EQ(encode("A\xff\x80"
+                   "B",
+                   2),
+            (Ids{5, 3, 25}));
+  EXPECT_EQ(t.unknown_count(), 21u);
+}
+
+TEST(Tokenizer, EsmDecode) {
+  const Tokenizer t = Tokenizer::esm();
+  const std::vector<int32_t> a = {0, 20, 15, 32, 3, 29, 30, 2, 1, 1};
+  EXPECT_EQ(t.decode(a), "MK.-");
+  const std::vector<int32_t> null = {5, 31, 5};
+  EXPECT_EQ(t.decode(null), "A<null_1>A");
+  EXPECT_EQ(t.decode(ids(t, "LAGVSERTIDPKQNFYMHWCXBUZO.-")), "LAGVSERTIDPKQNFYMHWCXBUZO.-");
+  const std::vector<int32_t> out_of_range = {33};
+  EXPECT_THROW(t.decode(out_of_range), Error);
+}
+
+// The files of the facebook/esm2 models, which transformers' EsmTokenizer.from_pretrained loads.
+TEST_F(TokenizerTest, EsmWritesTheFilesEsmTokenizerLoads) {
+  Tokenizer::esm().write_hf_files(path("hf"));
+  EXPECT_EQ(files(), std::set<std::string>{"hf"});
+  std::set<std::string> written;
+  for (const auto& e : std::filesystem::directory_iterator(path("hf"))) written.insert(e.path().filename());
+  EXPECT_EQ(written,
+            (std::set<std::string>{"vocab.txt", "tokenizer_config.json", "special_tokens_map.json"}));
+  EXPECT_EQ(io::read_text(path("hf/vocab.txt")),
+            "<cls>\n<pad>\n<eos>\n<unk>"
+            "\nL\nA\nG\nV\nS\nE\nR\nT\nI\nD\nP\nK\nQ\nN\nF\nY\nM\nH\nW\nC\nX\nB\nU\nZ\nO\n."
+            "\n-\n<null_1>\n<mask>\n");
+  const nlohmann::json specials = {{"cls_token", "<cls>"},
+                                   {"eos_token", "<eos>"},
+                                   {"mask_token", "<mask>"},
+                                   {"pad_token", "<pad>"},
+                                   {"unk_token", "<unk>"}};
+  EXPECT_EQ(io::read_json_file(path("hf/special_tokens_map.json")), specials);
+  nlohmann::json config = io::read_json_file(path("hf/tokenizer_config.json"));
+  EXPECT_EQ(config["tokenizer_class"], "EsmTokenizer");
+  EXPECT_EQ(config["model_max_length"], 1024);
+  for (const auto& [key, value] : specials.items()) EXPECT_EQ(config[key], value) << key;
+}
+
+// A tokenizer.json with a mask token: its role comes from special_tokens_map.json, or from its usual name.
+TEST_F(TokenizerTest, WordLevelMaskToken) {
+  nlohmann::json vocab = {{"<EOS>", 0}, {"<PAD>", 1}, {"<BOS>", 2}, {"<UNK>", 3}, {"<MASK>", 4}, {"A", 5}};
+  nlohmann::json added = nlohmann::json::array();
+  for (const auto& [name, id] : vocab.items())
+    if (name.size() > 1) added.push_back({{"id", id}, {"content", name}, {"special", true}});
+  const nlohmann::json tok = {
+      {"added_tokens", added},
+      {"normalizer", nullptr},
+      {"pre_tokenizer",
+       {{"type", "Split"}, {"pattern", {{"String", ""}}}, {"behavior", "Isolated"}, {"invert", false}}},
+      {"model", {{"type", "WordLevel"}, {"vocab", vocab}, {"unk_token", "<UNK>"}}}};
+  std::filesystem::create_directories(path("t"));
+  write("t/tokenizer.json", tok.dump());
+  const Tokenizer t = Tokenizer::from_hf_json(path("t"));
+  EXPECT_EQ(t.mask(), 4);
+  EXPECT_TRUE(t.is_special(4));
+  t.write_hf_files(path("hf"));
+  EXPECT_EQ(io::read_json_file(path("hf/special_tokens_map.json"))["mask_token"], "<MASK>");
+  EXPECT_EQ(Tokenizer::from_hf_json(path("hf")).mask(), 4);
+}
+
 TEST(Tokenizer, CopiesShareTheUnknownCounterAndEncodeIsThreadSafe) {
   const Tokenizer t = Tokenizer::nucleotide();
   const Tokenizer copy = t;

@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include "models/golden_checks.h"
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -19,27 +21,6 @@
 
 namespace strand {
 namespace {
-
-struct Errors {
-  double max_abs = 0, max_ref = 0, sq_diff = 0, sq_ref = 0;
-  void add(double a, double b) {
-    max_abs = std::max(max_abs, std::abs(a - b));
-    max_ref = std::max(max_ref, std::abs(b));
-    sq_diff += (a - b) * (a - b);
-    sq_ref += b * b;
-  }
-  double max_rel() const { return max_abs / max_ref; }
-  double norm_rel() const { return std::sqrt(sq_diff / sq_ref); }
-};
-
-Errors compare(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  Errors e;
-  const Tensor a64 = a.to(Device::cpu()).to(DType::F64), b64 = b.to(DType::F64);
-  for (int64_t i = 0; i < a.numel(); ++i) e.add(a64.data<double>()[i], b64.data<double>()[i]);
-  if (std::isnan(e.sq_diff)) e.sq_diff = e.max_abs = INFINITY;
-  return e;
-}
 
 struct Tolerances {
   double logits, loss, grad;
@@ -53,10 +34,7 @@ TEST_P(LlamaGolden, MatchesTransformers) {
   const bool cuda = device == "cuda";
   if (cuda && cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";
   const Tolerances tol = cuda ? Tolerances{3e-2, 1e-2, 5e-2} : Tolerances{1e-4, 1e-5, 1e-3};
-  // STRAND_TEST_DATA in the environment points a copied test binary at the tests/ folder of its checkout.
-  const char* data_dir = std::getenv("STRAND_TEST_DATA");
-  const std::string path =
-      std::string(data_dir != nullptr ? data_dir : STRAND_TEST_DATA) + "/golden/" + name + ".safetensors";
+  const std::string path = testing::golden_path(name);
   const io::SafetensorsFile golden = io::SafetensorsFile::open(path);
   const auto& meta = golden.metadata();
   ASSERT_TRUE(meta.count("config")) << path << " has no config metadata";
@@ -78,7 +56,7 @@ TEST_P(LlamaGolden, MatchesTransformers) {
   const LossResult r = lm_loss(model, arena, batch, static_cast<double>(predicted));
   ASSERT_EQ(r.sums.tokens, predicted);
 
-  const Errors logits = compare(r.logits, golden.read("logits"));
+  const testing::Errors logits = testing::compare(r.logits, golden.read("logits"));
   const double loss_ref = golden.read("loss").item();
   const double loss_rel = std::abs(r.mean_loss() - loss_ref) / std::abs(loss_ref);
   std::printf("%s on %s: logits max rel err %.3g, loss %.8f vs %.8f (rel %.3g)\n", name.c_str(),
@@ -86,23 +64,7 @@ TEST_P(LlamaGolden, MatchesTransformers) {
   EXPECT_LE(logits.max_rel(), tol.logits);
   EXPECT_LE(loss_rel, tol.loss);
 
-  double worst = 0;
-  std::string worst_name;
-  int checked = 0;
-  for (nn::Parameter* p : model.parameters()) {
-    ASSERT_TRUE(golden.contains("grad." + p->name)) << p->name;
-    const Errors g = compare(p->grad, golden.read("grad." + p->name));
-    EXPECT_LE(g.norm_rel(), tol.grad) << "gradient of " << p->name;
-    EXPECT_GT(g.sq_ref, 0.0) << "golden gradient of " << p->name << " is zero; the check would prove nothing";
-    if (g.norm_rel() > worst) {
-      worst = g.norm_rel();
-      worst_name = p->name;
-    }
-    ++checked;
-  }
-  for (const io::TensorInfo& t : golden.tensors())
-    if (t.name.starts_with("grad.")) --checked;
-  EXPECT_EQ(checked, 0) << "every golden gradient must belong to a strand parameter";
+  const auto [worst, worst_name] = testing::expect_gradients_match(model.parameters(), golden, tol.grad);
   std::printf("%s on %s: worst gradient rel err %.3g (%s)\n", name.c_str(), device.c_str(), worst,
               worst_name.c_str());
 }

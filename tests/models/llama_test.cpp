@@ -2,7 +2,7 @@
 // packing semantics, and initialisation.
 #include "strand/models/llama/model.h"
 
-#include "ops/gradcheck.h"
+#include "models/model_checks.h"
 
 namespace strand {
 namespace {
@@ -41,35 +41,8 @@ class LlamaGradcheck : public ::testing::TestWithParam<bool> {};
 TEST_P(LlamaGradcheck, EveryParameterMatchesFiniteDifferences) {
   LlamaModel model(tiny_config(GetParam()), DType::F64);
   randomise(model, 3);
-  const LMBatch batch = LMBatch::from_sequences(kSequences);
-  Arena arena;
-  const double n = 13;  // predicted tokens: 5 + 1 + 7
-  lm_loss(model, arena, batch, n);
-  auto loss = [&] {
-    arena.reset();
-    return lm_loss(model, arena, batch).sums.loss_sum / n;
-  };
-  for (nn::Parameter* p : model.parameters()) {
-    SCOPED_TRACE(p->name);
-    // Check a spread of entries per tensor (all of the small ones).
-    const int64_t count = p->value.numel();
-    const int64_t stride = std::max<int64_t>(1, count / 24);
-    double* v = p->value.data<double>();
-    double err = 0, ref = 1e-12;
-    for (int64_t i = 0; i < count; i += stride) {
-      const double saved = v[i];
-      v[i] = saved + 1e-6;
-      const double up = loss();
-      v[i] = saved - 1e-6;
-      const double down = loss();
-      v[i] = saved;
-      const double numeric = (up - down) / 2e-6;
-      err = std::max(err, std::abs(numeric - p->grad.item(i)));
-      ref = std::max(ref, std::abs(numeric));
-    }
-    EXPECT_LT(err / ref, 1e-6) << p->name;
-    EXPECT_GT(ref, 1e-8) << p->name << ": zero gradient proves nothing";
-  }
+  testing::expect_gradients_match_finite_differences(model, LMBatch::from_sequences(kSequences),
+                                                     13);  // predicted tokens: 5 + 1 + 7
 }
 
 INSTANTIATE_TEST_SUITE_P(TiedAndUntied, LlamaGradcheck, ::testing::Values(false, true));
@@ -77,40 +50,17 @@ INSTANTIATE_TEST_SUITE_P(TiedAndUntied, LlamaGradcheck, ::testing::Values(false,
 TEST(Llama, PackedBatchEqualsSequencesRunAlone) {
   LlamaModel model(tiny_config(false), DType::F64);
   randomise(model, 5);
-  Arena arena;
-  const Tensor packed = model
-                            .forward(arena, LMBatch::from_sequences(kSequences).tokens,
-                                     LMBatch::from_sequences(kSequences).layout)
-                            .clone();
-  int64_t offset = 0;
-  for (const auto& s : kSequences) {
-    arena.reset();
-    const LMBatch one = LMBatch::from_sequences({s});
-    const Tensor alone = model.forward(arena, one.tokens, one.layout);
-    const Tensor slice = packed.narrow(0, offset, static_cast<int64_t>(s.size())).contiguous();
-    EXPECT_LT(testing::max_rel_error(alone, slice), 1e-13);
-    offset += static_cast<int64_t>(s.size());
-  }
+  testing::expect_packed_equals_alone(model, kSequences);
 }
 
-// Recomputing blocks in the backward pass must reproduce the stored activations exactly: the same loss and
-// bit-identical gradients, whichever blocks recompute.
 TEST(Llama, RecomputeGivesIdenticalGradients) {
-  const LMBatch batch = LMBatch::from_sequences(kSequences);
-  std::vector<std::vector<double>> grads;
-  for (int64_t recompute : {0, 1, 5}) {
-    LlamaModel model(tiny_config(false), DType::F64);
-    randomise(model, 5);
-    model.set_recompute_layers(recompute);
-    Arena arena(64);  // small, so blocks chain and released spans are reused
-    const LossResult r = lm_loss(model, arena, batch, 3.0);
-    std::vector<double> all{r.sums.loss_sum};
-    for (nn::Parameter* p : model.parameters())
-      all.insert(all.end(), p->grad.data<double>(), p->grad.data<double>() + p->grad.numel());
-    grads.push_back(std::move(all));
-  }
-  EXPECT_EQ(grads[0], grads[1]);
-  EXPECT_EQ(grads[0], grads[2]);
+  testing::expect_recompute_changes_nothing(
+      [] {
+        auto model = std::make_unique<LlamaModel>(tiny_config(false), DType::F64);
+        randomise(*model, 5);
+        return model;
+      },
+      LMBatch::from_sequences(kSequences));
 }
 
 TEST(Llama, LabelsNeverCrossSequenceBoundaries) {

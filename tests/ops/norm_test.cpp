@@ -72,22 +72,28 @@ TEST(LayerNorm, ForwardNormalisesRows) {
   }
 }
 
+// With dresidual, x also reaches the loss through a residual connection, L = <LayerNorm(x), r> + <x, q>, and
+// the backward given dresidual = q returns the whole dL/dx.
 TEST(LayerNorm, BackwardMatchesFiniteDifferences) {
-  Tensor x = random_tensor({kRows, kWidth}, 12), w = random_tensor({kWidth}, 13),
-         b = random_tensor({kWidth}, 14);
-  Tensor r = random_tensor({kRows, kWidth}, 15);
-  Tensor y = Tensor::empty({kRows, kWidth}, DType::F64);
-  Tensor mean = Tensor::empty({kRows}, DType::F64), rstd = Tensor::empty({kRows}, DType::F64);
-  auto loss = [&] {
-    layernorm_forward(y, mean, rstd, x, w, b, 1e-5);
-    return dot(y, r);
-  };
-  loss();
-  Tensor dx = testing::zeros_like(x), dw = testing::zeros_like(w), db = testing::zeros_like(b);
-  layernorm_backward(dx, dw, db, r, x, w, mean, rstd);
-  expect_grad_matches("dx", dx, loss, x);
-  expect_grad_matches("dw", dw, loss, w);
-  expect_grad_matches("db", db, loss, b);
+  for (const bool residual : {false, true}) {
+    SCOPED_TRACE(residual ? "with dresidual" : "without dresidual");
+    Tensor x = random_tensor({kRows, kWidth}, 12), w = random_tensor({kWidth}, 13),
+           b = random_tensor({kWidth}, 14);
+    Tensor r = random_tensor({kRows, kWidth}, 15);
+    Tensor q = residual ? random_tensor({kRows, kWidth}, 16) : Tensor();
+    Tensor y = Tensor::empty({kRows, kWidth}, DType::F64);
+    Tensor mean = Tensor::empty({kRows}, DType::F64), rstd = Tensor::empty({kRows}, DType::F64);
+    auto loss = [&] {
+      layernorm_forward(y, mean, rstd, x, w, b, 1e-5);
+      return dot(y, r) + (residual ? dot(x, q) : 0.0);
+    };
+    loss();
+    Tensor dx = testing::zeros_like(x), dw = testing::zeros_like(w), db = testing::zeros_like(b);
+    layernorm_backward(dx, dw, db, r, x, w, mean, rstd, q);
+    expect_grad_matches("dx", dx, loss, x);
+    expect_grad_matches("dw", dw, loss, w);
+    expect_grad_matches("db", db, loss, b);
+  }
 }
 
 TEST(Norms, ParameterGradientsAccumulate) {
@@ -99,6 +105,29 @@ TEST(Norms, ParameterGradientsAccumulate) {
   const Tensor once = dw.clone();
   rmsnorm_backward(Tensor(), dw, dy, x, w, rstd);
   for (int i = 0; i < 4; ++i) EXPECT_DOUBLE_EQ(dw.item(i), 2 * once.item(i));
+}
+
+TEST(Norms, LayerNormParameterGradientsAccumulate) {
+  Tensor x = random_tensor({3, 4}, 24), w = random_tensor({4}, 25), b = random_tensor({4}, 26),
+         dy = random_tensor({3, 4}, 27);
+  Tensor y = Tensor::empty({3, 4}, DType::F64);
+  Tensor mean = Tensor::empty({3}, DType::F64), rstd = Tensor::empty({3}, DType::F64);
+  layernorm_forward(y, mean, rstd, x, w, b, 1e-5);
+  Tensor dw = Tensor::zeros({4}, DType::F64), db = Tensor::zeros({4}, DType::F64);
+  layernorm_backward(Tensor(), dw, db, dy, x, w, mean, rstd);
+  const Tensor dw_once = dw.clone(), db_once = db.clone();
+  layernorm_backward(Tensor(), dw, db, dy, x, w, mean, rstd);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_DOUBLE_EQ(dw.item(i), 2 * dw_once.item(i));
+    EXPECT_DOUBLE_EQ(db.item(i), 2 * db_once.item(i));
+  }
+}
+
+TEST(Norms, DresidualNeedsDx) {
+  Tensor x = random_tensor({3, 4}, 28), w = random_tensor({4}, 29), dy = random_tensor({3, 4}, 30);
+  Tensor mean = Tensor::zeros({3}, DType::F64), rstd = Tensor::zeros({3}, DType::F64);
+  Tensor dw = Tensor::zeros({4}, DType::F64);
+  EXPECT_THROW(layernorm_backward(Tensor(), dw, Tensor(), dy, x, w, mean, rstd, dy), Error);
 }
 
 TEST(Norms, RejectWrongWeightShape) {

@@ -1,9 +1,14 @@
 // strand forward: logits and loss of a model on packed token sequences, written as safetensors.
-// Inputs: "input_ids" [T] and "cu_seqlens" [n+1] (any integer dtype). Output: "logits" F32 [T, V], "loss" F64
-// [] (mean next-token cross-entropy inside each sequence), and the inputs as I32.
+// Inputs: "input_ids" [T] and "cu_seqlens" [n+1] (any integer dtype), and optionally "labels" [T] (-100 where
+// nothing is predicted; a masked LM's targets). Output: "logits" F32 [T, V], "loss" F64 [] (mean
+// cross-entropy over the labels; without labels, next-token inside each sequence for a causal model and NaN
+// for a masked one), and the inputs and labels as I32.
 #include "strand/cli/commands.h"
 #include "strand/io/hf_checkpoint.h"
 #include "strand/io/safetensors.h"
+#include "strand/models/causal_lm.h"
+
+#include <cmath>
 
 #include <fmt/format.h>
 
@@ -26,20 +31,29 @@ Tensor read_input(const io::SafetensorsFile& file, const char* name) {
 }
 
 void run_forward(const ForwardOptions& o) {
-  auto model = io::load_hf_llama(o.model);
+  const auto model = io::load_hf_model(o.model);
+  const bool causal = dynamic_cast<CausalLM*>(model.get()) != nullptr;
   const io::SafetensorsFile inputs = io::SafetensorsFile::open(o.inputs);
   LMBatch batch;
   try {
     batch = LMBatch::from_packed(read_input(inputs, "input_ids"), read_input(inputs, "cu_seqlens"));
+    if (inputs.contains("labels")) {
+      batch.labels = read_input(inputs, "labels");
+      STRAND_CHECK(batch.labels.numel() == batch.tokens.numel(), "'labels' has {} entries for {} tokens",
+                   batch.labels.numel(), batch.tokens.numel());
+    } else if (!causal) {
+      batch.labels.fill(kIgnoreIndex);
+    }
   } catch (const Error& e) {
     rethrow_with_context(e, o.inputs);
   }
   Arena arena;
-  const LossResult r = lm_loss(*model, arena, batch);
+  const LossResult r = lm_loss(*model, arena, batch.to(Device::cpu(), model->dtype(), model->vocab_size()));
   Tensor loss = Tensor::empty({}, DType::F64);
-  *loss.data<double>() = r.mean_loss();
+  *loss.data<double>() = r.sums.weight_sum > 0 ? r.mean_loss() : NAN;
   io::save_safetensors(o.out, {{"input_ids", batch.tokens},
                                {"cu_seqlens", batch.layout.cu_seqlens},
+                               {"labels", batch.labels},
                                {"logits", r.logits.to(DType::F32)},
                                {"loss", loss}});
   fmt::print("strand forward: {} sequences, {} tokens, loss {:.6f} over {} predicted tokens -> {}\n",

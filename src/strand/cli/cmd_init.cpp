@@ -1,7 +1,6 @@
 // strand init: a freshly initialised model written as a HF directory (config.json + model.safetensors).
 #include "strand/cli/commands.h"
 #include "strand/io/hf_checkpoint.h"
-#include "strand/io/hf_llama_config.h"
 #include "strand/io/json.h"
 
 #include <fmt/format.h>
@@ -10,7 +9,7 @@ namespace strand::cli {
 namespace {
 
 struct InitOptions {
-  std::string arch = "llama";
+  std::string arch;
   std::string config;
   uint64_t seed = 0;
   std::string out;
@@ -24,12 +23,15 @@ DType weights_dtype(const std::string& name) {
 }
 
 void run_init(const InitOptions& o) {
-  STRAND_CHECK(o.arch == "llama", "--arch '{}' is not available (available: llama)", o.arch);
-  LlamaModel model(io::llama_config_from_hf(io::read_json_file(o.config), o.config));
-  model.init(o.seed);
-  io::save_hf_llama(model, o.out, weights_dtype(o.dtype));
+  STRAND_CHECK(o.arch.empty() || o.arch == "llama" || o.arch == "esm2",
+               "--arch '{}' is not available (available: llama, esm2)", o.arch);
+  const auto model = io::model_from_hf_config(io::read_json_file(o.config), o.config);
+  STRAND_CHECK(o.arch.empty() || o.arch == model->arch(), "--arch {}: {} is a {} config", o.arch, o.config,
+               model->arch());
+  model->init(o.seed);
+  io::save_hf_model(*model, o.out, weights_dtype(o.dtype));
   int64_t count = 0;
-  for (const nn::Parameter* p : model.parameters()) count += p->value.numel();
+  for (const nn::Parameter* p : model->parameters()) count += p->value.numel();
   fmt::print("strand init: {} parameters (seed {}) written to {}\n", count, o.seed, o.out);
 }
 
@@ -38,7 +40,8 @@ void run_init(const InitOptions& o) {
 void register_init(CLI::App& app) {
   auto opts = std::make_shared<InitOptions>();
   CLI::App* cmd = app.add_subcommand("init", "write a randomly initialised model as a HF directory");
-  cmd->add_option("--arch", opts->arch, "model architecture")->capture_default_str();
+  cmd->add_option("--arch", opts->arch,
+                  "model architecture, llama or esm2 (default: the config's model_type)");
   cmd->add_option("--config", opts->config, "HF-style config.json describing the model")
       ->required()
       ->check(CLI::ExistingFile);

@@ -47,7 +47,8 @@ void run_train(const TrainOptions& o) {
   if (!std::isnan(r.final_val_loss))
     fmt::print(", validation loss {:.4f} (unigram entropy of the validation targets {:.4f})",
                r.final_val_loss, r.val_unigram_entropy);
-  fmt::print("\ncheckpoint: {}\n", r.checkpoint);
+  fmt::print("\n");
+  if (!r.checkpoint.empty()) fmt::print("checkpoint: {}\n", r.checkpoint);
   if (!r.export_dir.empty()) fmt::print("HF export: {}\n", r.export_dir);
 }
 

@@ -11,6 +11,7 @@ void register_init(CLI::App& app);
 void register_forward(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_score(CLI::App& app);
+void register_embed(CLI::App& app);
 void register_preprocess(CLI::App& app);
 void register_train(CLI::App& app);
 

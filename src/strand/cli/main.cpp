@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   strand::cli::register_forward(app);
   strand::cli::register_generate(app);
   strand::cli::register_score(app);
+  strand::cli::register_embed(app);
   strand::cli::register_preprocess(app);
   strand::cli::register_train(app);
   try {

@@ -113,20 +113,61 @@ LMBatch make_lm_batch(const std::vector<std::vector<int32_t>>& examples, const B
   return b;
 }
 
+LMBatch make_mlm_batch(const std::vector<std::vector<int32_t>>& examples, std::span<const MaskDraws> draws,
+                       const BatchOptions& batch, const MlmMasker& masker) {
+  STRAND_CHECK(!examples.empty(), "a batch needs at least one example");
+  STRAND_CHECK(draws.size() == examples.size(), "{} mask draws for {} examples", draws.size(),
+               examples.size());
+  const bool padded = batch.mode == BatchMode::Padded;
+  STRAND_CHECK(!padded || masker.pad() >= 0, "padded batches need a tokenizer with a PAD token");
+  std::vector<int64_t> lengths;  // of the layout's sequences: each example, then its pad tail when padded
+  int64_t total = 0;
+  for (const auto& e : examples) {
+    const auto real = static_cast<int64_t>(e.size());
+    STRAND_CHECK(real > 0, "empty example in a batch");
+    STRAND_CHECK(real <= batch.max_length, "example of {} tokens exceeds max_length {}", real,
+                 batch.max_length);
+    lengths.push_back(real);
+    if (padded && real < batch.max_length) lengths.push_back(batch.max_length - real);
+    total += padded ? batch.max_length : real;
+  }
+  LMBatch b;
+  b.layout = SeqLayout::from_lengths(lengths);
+  b.tokens = Tensor::empty({total}, DType::I32);
+  b.labels = Tensor::empty({total}, DType::I32);
+  int32_t* tok = b.tokens.data<int32_t>();
+  int32_t* lab = b.labels.data<int32_t>();
+  int64_t offset = 0;
+  for (size_t i = 0; i < examples.size(); ++i) {
+    const auto& e = examples[i];
+    const auto real = static_cast<int64_t>(e.size());
+    std::copy(e.begin(), e.end(), tok + offset);
+    masker.mask({tok + offset, e.size()}, {lab + offset, e.size()}, draws[i]);
+    offset += real;
+    if (padded) {
+      std::fill(tok + offset, tok + offset + (batch.max_length - real), masker.pad());
+      std::fill(lab + offset, lab + offset + (batch.max_length - real), kIgnoreIndex);
+      offset += batch.max_length - real;
+    }
+  }
+  return b;
+}
+
 TrainLoader::TrainLoader(std::shared_ptr<const DocumentSource> docs, std::vector<Window> windows,
-                         WindowOptions window, BatchOptions batch, LossMaskOptions masks,
+                         WindowOptions window, BatchOptions batch, ObjectiveOptions objective,
                          const Tokenizer& tokenizer, uint64_t seed)
     : docs_(std::move(docs)),
       windows_(std::move(windows)),
       window_(window),
       batch_(batch),
-      masks_(masks),
+      objective_(objective),
       targets_(tokenizer),
       seed_(seed) {
   STRAND_CHECK(!windows_.empty(), "the training data holds no sequence");
   STRAND_CHECK(batch_.mode == BatchMode::Padded || batch_.tokens >= window_.max_length,
                "batch.tokens ({}) must be at least data.max_length ({}) so every window fits a batch",
                batch_.tokens, window_.max_length);
+  if (objective_.objective == Objective::Masked) masker_.emplace(tokenizer, objective_.masked);
 }
 
 void TrainLoader::shuffle_for(uint64_t epoch) {
@@ -151,6 +192,7 @@ void TrainLoader::restore(const LoaderPosition& position) {
 
 LMBatch TrainLoader::next() {
   std::vector<std::vector<int32_t>> examples;
+  std::vector<MaskDraws> draws;  // masked: where each example's mask comes from
   int64_t used = 0;
   for (;;) {
     if (position_.index >= windows_.size()) {
@@ -165,37 +207,46 @@ LMBatch TrainLoader::next() {
                           : static_cast<int64_t>(examples.size()) >= batch_.sequences;
     if (full && !examples.empty()) break;
     examples.push_back(window_tokens(*docs_, w, window_));
+    if (masker_) draws.push_back({mlm_epoch_key(seed_, position_.epoch), position_.index});
     used += len;
     ++position_.index;
   }
-  return make_lm_batch(examples, batch_, masks_, targets_);
+  return masker_ ? make_mlm_batch(examples, draws, batch_, *masker_)
+                 : make_lm_batch(examples, batch_, objective_.causal, targets_);
 }
 
 std::vector<LMBatch> evaluation_batches(const DocumentSource& docs, const std::vector<Window>& windows,
                                         const WindowOptions& window, const BatchOptions& batch,
-                                        const LossMaskOptions& masks, const Tokenizer& tokenizer,
-                                        int64_t max_batches) {
+                                        const ObjectiveOptions& objective, const Tokenizer& tokenizer,
+                                        int64_t max_batches, uint64_t seed) {
   const TargetTable targets(tokenizer);
+  std::optional<MlmMasker> masker;
+  if (objective.objective == Objective::Masked) masker.emplace(tokenizer, objective.masked);
+  const uint64_t mask_key = mlm_validation_key(seed);
   std::vector<LMBatch> out;
   std::vector<std::vector<int32_t>> examples;
+  std::vector<MaskDraws> draws;
   int64_t used = 0;
-  for (const Window& w : windows) {
+  const auto flush = [&] {
+    out.push_back(masker ? make_mlm_batch(examples, draws, batch, *masker)
+                         : make_lm_batch(examples, batch, objective.causal, targets));
+    examples.clear();
+    draws.clear();
+    used = 0;
+  };
+  for (uint64_t i = 0; i < windows.size(); ++i) {
     if (max_batches > 0 && static_cast<int64_t>(out.size()) >= max_batches) return out;
-    std::vector<int32_t> tokens = window_tokens(docs, w, window);
+    std::vector<int32_t> tokens = window_tokens(docs, windows[i], window);
     const auto len = static_cast<int64_t>(tokens.size());
     const bool full = batch.mode == BatchMode::Packed
                           ? used + len > batch.tokens
                           : static_cast<int64_t>(examples.size()) >= batch.sequences;
-    if (full && !examples.empty()) {
-      out.push_back(make_lm_batch(examples, batch, masks, targets));
-      examples.clear();
-      used = 0;
-    }
+    if (full && !examples.empty()) flush();
     examples.push_back(std::move(tokens));
+    draws.push_back({mask_key, i});
     used += len;
   }
-  if (!examples.empty() && (max_batches == 0 || static_cast<int64_t>(out.size()) < max_batches))
-    out.push_back(make_lm_batch(examples, batch, masks, targets));
+  if (!examples.empty() && (max_batches == 0 || static_cast<int64_t>(out.size()) < max_batches)) flush();
   return out;
 }
 

@@ -1,14 +1,17 @@
-// From token windows to training batches: labels shifted inside each example, loss masks and weights, and
-// packing into THD batches of a token budget (or right padding), in a shuffled order that a checkpoint can
-// resume.
+// From token windows to training batches, for next-token prediction (labels shifted inside each example, loss
+// masks and weights) or masked-token prediction (mlm_masking.h): packing into THD batches of a token budget
+// (or right padding), in a shuffled order that a checkpoint can resume.
 #pragma once
 
+#include "strand/data/mlm_masking.h"
 #include "strand/data/token_windows.h"
 #include "strand/data/tokenizer.h"
 #include "strand/models/causal_lm.h"
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <span>
 #include <vector>
 
 namespace strand::data {
@@ -21,6 +24,15 @@ struct LossMaskOptions {
   bool mask_non_acgt = false;      // residue targets outside ACGTacgt excluded
   bool mask_control_tags = false;  // tokens of |...| control tags (and the bars) excluded
   bool uppercase_labels = false;   // lowercase targets predicted as their uppercase letter (inputs unchanged)
+};
+
+enum class Objective { Causal, Masked };
+
+// What the batches teach: the next token, with the causal loss masks, or masked tokens.
+struct ObjectiveOptions {
+  Objective objective = Objective::Causal;
+  LossMaskOptions causal;  // Causal only
+  MlmOptions masked;       // Masked only
 };
 
 enum class BatchMode { Packed, Padded };
@@ -46,6 +58,18 @@ struct TargetTable {
 LMBatch make_lm_batch(const std::vector<std::vector<int32_t>>& examples, const BatchOptions& batch,
                       const LossMaskOptions& masks, const TargetTable& targets);
 
+// Builds the masked-LM batch of `examples` (each [BOS] content [EOS]), example i masked with draws[i].
+// Packed: the examples back to back, one sequence each. Padded: each example right-padded to max_length with
+// PAD, and the pad tail its own sequence of the layout (Note [Padded encoder rows]); pads are never selected.
+//
+// Note [Padded encoder rows]: a bidirectional encoder attends to every token of a sequence, so a padded row
+// that were one sequence would let real tokens attend to pads. Each row is therefore two sequences of the
+// layout, its real tokens and its pad tail (cu_seqlens has a boundary at both ends), and attention, positions
+// and per-sequence statistics never mix the two. A causal row needs no such cut: no real token sees a later
+// pad.
+LMBatch make_mlm_batch(const std::vector<std::vector<int32_t>>& examples, std::span<const MaskDraws> draws,
+                       const BatchOptions& batch, const MlmMasker& masker);
+
 // Where a loader stands: the epoch and the next window within that epoch's order.
 struct LoaderPosition {
   uint64_t epoch = 0;
@@ -54,11 +78,12 @@ struct LoaderPosition {
 };
 
 // Endless training batches: windows in a fresh Philox permutation per epoch (seed, epoch), packed greedily in
-// that order. Resuming from position() reproduces the batches exactly.
+// that order; masked-LM examples masked by (seed, epoch, position in the epoch's order), Note [MLM
+// randomness]. Resuming from position() reproduces the batches exactly.
 class TrainLoader {
  public:
   TrainLoader(std::shared_ptr<const DocumentSource> docs, std::vector<Window> windows, WindowOptions window,
-              BatchOptions batch, LossMaskOptions masks, const Tokenizer& tokenizer, uint64_t seed);
+              BatchOptions batch, ObjectiveOptions objective, const Tokenizer& tokenizer, uint64_t seed);
   LMBatch next();
   LoaderPosition position() const { return position_; }
   void restore(const LoaderPosition& position);
@@ -71,18 +96,20 @@ class TrainLoader {
   std::vector<Window> windows_;
   WindowOptions window_;
   BatchOptions batch_;
-  LossMaskOptions masks_;
+  ObjectiveOptions objective_;
   TargetTable targets_;
+  std::optional<MlmMasker> masker_;  // Masked only
   uint64_t seed_;
   LoaderPosition position_;
   uint64_t order_epoch_ = UINT64_MAX;
   std::vector<uint64_t> order_;
 };
 
-// All batches of a fixed window list in order (validation), at most max_batches (0 = all).
+// All batches of a fixed window list in order (validation), at most max_batches (0 = all). Masked-LM windows
+// are masked by (seed, their index in `windows`), the same at every call: Note [MLM randomness].
 std::vector<LMBatch> evaluation_batches(const DocumentSource& docs, const std::vector<Window>& windows,
                                         const WindowOptions& window, const BatchOptions& batch,
-                                        const LossMaskOptions& masks, const Tokenizer& tokenizer,
-                                        int64_t max_batches);
+                                        const ObjectiveOptions& objective, const Tokenizer& tokenizer,
+                                        int64_t max_batches, uint64_t seed);
 
 }  // namespace strand::data

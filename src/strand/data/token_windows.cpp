@@ -9,7 +9,7 @@ namespace strand::data {
 std::vector<Window> make_windows(const DocumentSource& docs, const WindowOptions& o) {
   const int64_t content = o.max_length - (o.add_bos_eos ? 2 : 0);
   STRAND_CHECK(content > 0, "max_length {} leaves no room for sequence between BOS and EOS", o.max_length);
-  STRAND_CHECK(o.overlap >= 0 && o.overlap < content,
+  STRAND_CHECK(o.truncate || (o.overlap >= 0 && o.overlap < content),
                "window overlap {} must be at least 0 and less than the {} content tokens of a window",
                o.overlap, content);
   const auto step = static_cast<uint64_t>(content - o.overlap);
@@ -17,6 +17,10 @@ std::vector<Window> make_windows(const DocumentSource& docs, const WindowOptions
   for (uint64_t d = 0; d < docs.size(); ++d) {
     const uint64_t n = docs.length(d);
     if (n == 0) continue;
+    if (o.truncate) {
+      windows.push_back({d, 0, std::min<uint64_t>(static_cast<uint64_t>(content), n)});
+      continue;
+    }
     for (uint64_t start = 0;; start += step) {
       const uint64_t len = std::min<uint64_t>(static_cast<uint64_t>(content), n - start);
       windows.push_back({d, start, len});

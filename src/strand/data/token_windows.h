@@ -1,6 +1,7 @@
 // Training examples cut from token documents, the genomic recipes' way: long documents are split into windows
 // of at most max_length tokens (BOS and EOS included when add_bos_eos), consecutive windows of one document
-// sharing `overlap` content tokens, so no stretch of sequence is seen only at a window's edge.
+// sharing `overlap` content tokens, so no stretch of sequence is seen only at a window's edge. Or the protein
+// recipes' way (truncate): one example per document, its first max_length tokens.
 #pragma once
 
 #include <cstdint>
@@ -37,7 +38,11 @@ class InMemoryDocuments final : public DocumentSource {
 
 struct WindowOptions {
   int64_t max_length = 1024;  // tokens per window, BOS/EOS included
-  int64_t overlap = 0;        // content tokens shared by consecutive windows of a document
+  int64_t overlap = 0;        // content tokens shared by consecutive windows of a document (not truncate)
+  // One window per document: as many of its first tokens as max_length holds (with BOS and EOS when
+  // add_bos_eos), the rest dropped, as bionemo's ESM-2 recipe tokenizes with truncation=True (a truncated
+  // protein still ends with EOS).
+  bool truncate = false;
   bool add_bos_eos = true;
   int32_t bos = 2;
   int32_t eos = 0;
@@ -49,7 +54,8 @@ struct Window {
   uint64_t length = 0;  // content tokens
 };
 
-// Every window of every document, in document order. Checks that overlap leaves room to advance.
+// Every window of every document, in document order; empty documents have none. Checks that overlap leaves
+// room to advance.
 std::vector<Window> make_windows(const DocumentSource& docs, const WindowOptions& options);
 
 // The tokens of a window: [BOS] content [EOS].

@@ -75,6 +75,24 @@ std::optional<uint32_t> single_code_point(const std::string& s) {
   return cp;
 }
 
+// Python's str.isspace(): where EsmTokenizer's str.split() cuts text.
+bool is_python_space(uint32_t cp) {
+  if ((cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || (cp >= 0x2000 && cp <= 0x200A)) return true;
+  switch (cp) {
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // Whether a tokenizer.json pre_tokenizer cuts text into single characters.
 bool splits_every_character(const nlohmann::json& pt) {
   if (!pt.is_object()) return false;
@@ -132,7 +150,7 @@ Tokenizer Tokenizer::char_level() {
   t.name_ = "char";
   t.vocab_size_ = 512;
   t.eos_ = 0, t.pad_ = 1;
-  t.bytes_ = true;
+  t.reading_ = Reading::bytes;
   t.cp_to_id_.resize(256);
   t.id_text_.assign(512, "");
   t.id_special_.assign(512, false);
@@ -143,6 +161,26 @@ Tokenizer Tokenizer::char_level() {
   t.id_text_[0] = "<EOS>";
   t.id_text_[1] = "<PAD>";
   t.id_special_[0] = t.id_special_[1] = true;
+  return t;
+}
+
+Tokenizer Tokenizer::esm() {
+  Tokenizer t;
+  t.name_ = "esm";
+  t.reading_ = Reading::esm;
+  // The vocab.txt of the facebook/esm2 models, in id order.
+  t.id_text_ = {"<cls>", "<pad>", "<eos>", "<unk>"};
+  for (const char residue : std::string_view("LAGVSERTIDPKQNFYMHWCXBUZO.-"))
+    t.id_text_.emplace_back(1, residue);
+  t.id_text_.insert(t.id_text_.end(), {"<null_1>", "<mask>"});
+  t.vocab_size_ = static_cast<int64_t>(t.id_text_.size());
+  t.bos_ = 0, t.pad_ = 1, t.eos_ = 2, t.unk_ = 3, t.mask_ = 32;
+  t.cp_to_id_.assign(128, -1);
+  for (int32_t id = 0; id < t.vocab_size_; ++id)
+    if (t.id_text_[id].size() == 1) t.cp_to_id_[static_cast<unsigned char>(t.id_text_[id][0])] = id;
+  // EsmTokenizer's all_special_ids; <null_1> is an ordinary (never used) token there, and here.
+  t.id_special_.assign(t.id_text_.size(), false);
+  for (const int32_t id : {t.bos_, t.pad_, t.eos_, t.unk_, t.mask_}) t.id_special_[id] = true;
   return t;
 }
 
@@ -264,6 +302,7 @@ Tokenizer Tokenizer::from_hf_json(const std::string& path) {
   t.bos_ = role("bos_token", {"<BOS>", "<s>", "<bos>"});
   t.eos_ = role("eos_token", {"<EOS>", "</s>", "<eos>", "<EOD>", "<eod>"});
   t.pad_ = role("pad_token", {"<PAD>", "<pad>", "[PAD]"});
+  t.mask_ = role("mask_token", {"<MASK>", "<mask>", "[MASK]"});
   const auto unk = model->find("unk_token");
   if (unk != model->end() && unk->is_string()) {
     const auto it = special_ids.find(unk->get<std::string>());
@@ -275,8 +314,9 @@ Tokenizer Tokenizer::from_hf_json(const std::string& path) {
 Tokenizer Tokenizer::by_name(const std::string& name_or_path) {
   if (name_or_path == "nucleotide") return nucleotide();
   if (name_or_path == "char" || name_or_path == "char_level") return char_level();
+  if (name_or_path == "esm") return esm();
   STRAND_CHECK(fs::exists(name_or_path),
-               "unknown tokenizer '{}' (expected nucleotide, char, or the path of a tokenizer.json)",
+               "unknown tokenizer '{}' (expected nucleotide, char, esm, or the path of a tokenizer.json)",
                io::printable(name_or_path));
   return from_hf_json(name_or_path);
 }
@@ -285,10 +325,11 @@ uint64_t Tokenizer::encode(std::string_view text, std::vector<int32_t>& out) con
   out.reserve(out.size() + text.size());
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
-  if (bytes_) {
+  if (reading_ == Reading::bytes) {
     for (size_t i = 0; i < n; ++i) out.push_back(cp_to_id_[p[i]]);
     return 0;
   }
+  if (reading_ == Reading::esm) return encode_esm(text, out);
   uint64_t unknown = 0;
   size_t i = 0;
   while (i < n) {
@@ -319,6 +360,54 @@ uint64_t Tokenizer::encode(std::string_view text, std::vector<int32_t>& out) con
   return unknown;
 }
 
+uint64_t Tokenizer::encode_esm(std::string_view text, std::vector<int32_t>& out) const {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  uint64_t unknown = 0;
+  bool in_unknown_run = false;  // the last id is a <unk> that the next unknown character joins
+  size_t i = 0;
+  while (i < n) {
+    if (p[i] == '<') {
+      // A token name: the vocabulary's entries longer than one character.
+      int32_t named = -1;
+      for (int32_t id = 0; id < vocab_size_ && named < 0; ++id) {
+        const std::string& name = id_text_[id];
+        if (name.size() > 1 && text.substr(i).starts_with(name)) named = id;
+      }
+      if (named >= 0) {
+        out.push_back(named);
+        i += id_text_[named].size();
+        in_unknown_run = false;
+        continue;
+      }
+    }
+    uint32_t cp = p[i];
+    size_t len = 1;
+    bool valid = true;  // each byte of invalid UTF-8 is one unknown character
+    if (cp >= 0x80) {
+      len = decode_utf8(p + i, n - i, cp);
+      valid = len > 0;
+      len = std::max<size_t>(len, 1);
+    }
+    i += len;
+    if (valid && is_python_space(cp)) {
+      in_unknown_run = false;
+      continue;
+    }
+    const int32_t id = valid ? id_of(cp) : -1;
+    if (id >= 0) {
+      out.push_back(id);
+      in_unknown_run = false;
+      continue;
+    }
+    ++unknown;
+    if (!in_unknown_run) out.push_back(unk_);
+    in_unknown_run = true;
+  }
+  if (unknown > 0) unknown_->fetch_add(unknown, std::memory_order_relaxed);
+  return unknown;
+}
+
 std::string Tokenizer::decode(std::span<const int32_t> ids) const {
   std::string text;
   text.reserve(ids.size());
@@ -335,8 +424,30 @@ bool Tokenizer::is_special(int32_t id) const {
   return id >= 0 && id < vocab_size_ && id_special_[id];
 }
 
+void Tokenizer::write_esm_files(const std::string& dir) const {
+  std::string vocab;
+  for (const std::string& token : id_text_) vocab += token + "\n";
+  ordered_json map = ordered_json::object();
+  for (const auto& [key, id] :
+       {std::pair{"cls_token", bos_}, std::pair{"eos_token", eos_}, std::pair{"mask_token", mask_},
+        std::pair{"pad_token", pad_}, std::pair{"unk_token", unk_}})
+    map[key] = id_text_[id];
+  ordered_json config = map;
+  config["clean_up_tokenization_spaces"] = false;
+  // The facebook/esm2 checkpoints' input limit, <cls> and <eos> included (EsmTokenizer's
+  // max_model_input_sizes).
+  config["model_max_length"] = 1024;
+  config["tokenizer_class"] = "EsmTokenizer";
+
+  const fs::path d(dir);
+  io::write_file_atomic((d / "vocab.txt").string(), vocab);
+  io::write_file_atomic((d / "tokenizer_config.json").string(), config.dump(2) + "\n");
+  io::write_file_atomic((d / "special_tokens_map.json").string(), map.dump(2) + "\n");
+}
+
 void Tokenizer::write_hf_files(const std::string& dir) const {
   fs::create_directories(dir);
+  if (reading_ == Reading::esm) return write_esm_files(dir);
   const auto flag = [](const std::string& content, bool special) {
     ordered_json a;
     a["content"] = content;
@@ -353,7 +464,7 @@ void Tokenizer::write_hf_files(const std::string& dir) const {
   ordered_json vocab = ordered_json::object();
   for (int64_t id = 0; id < vocab_size_; ++id) {
     std::string text = id_text_[id];
-    if (bytes_ && !id_special_[id]) {
+    if (reading_ == Reading::bytes && !id_special_[id]) {
       // Bytes as the characters of the same code points (only ASCII text encodes identically).
       if (id >= 256) continue;
       text = encode_utf8(static_cast<uint32_t>(id));
@@ -412,8 +523,9 @@ void Tokenizer::write_hf_files(const std::string& dir) const {
   ordered_json config;
   config["added_tokens_decoder"] = added_decoder;
   config["clean_up_tokenization_spaces"] = false;
-  for (const auto& [key, id] : {std::pair{"bos_token", bos_}, std::pair{"eos_token", eos_},
-                                std::pair{"pad_token", pad_}, std::pair{"unk_token", unk_}}) {
+  for (const auto& [key, id] :
+       {std::pair{"bos_token", bos_}, std::pair{"eos_token", eos_}, std::pair{"pad_token", pad_},
+        std::pair{"unk_token", unk_}, std::pair{"mask_token", mask_}}) {
     if (id < 0) continue;
     map[key] = special_name(id);
     config[key] = special_name(id);

@@ -1,6 +1,7 @@
 #include "strand/infer/score.h"
 
 #include "strand/core/arena.h"
+#include "strand/infer/record_batches.h"
 #include "strand/io/json.h"
 #include "strand/ops/loss.h"
 
@@ -10,15 +11,9 @@
 #include <limits>
 
 namespace strand::infer {
-namespace {
+namespace {}  // namespace
 
-// One record waiting in the current batch.
-struct Pending {
-  SequenceScore score;
-  std::vector<int32_t> tokens;
-};
-
-std::string escape_field(const std::string& s) {
+std::string escape_tsv_field(const std::string& s) {
   std::string out;
   out.reserve(s.size());
   for (const char c : s) {
@@ -41,8 +36,6 @@ std::string escape_field(const std::string& s) {
   }
   return out;
 }
-
-}  // namespace
 
 std::vector<double> sequence_logprobs(CausalLM& model, Arena& arena,
                                       const std::vector<std::vector<int32_t>>& sequences) {
@@ -69,64 +62,39 @@ std::vector<double> sequence_logprobs(CausalLM& model, Arena& arena,
 ScoreSummary score_records(CausalLM& model, const data::Tokenizer& tokenizer, data::RecordReader& reader,
                            const ScoreOptions& options,
                            const std::function<void(const SequenceScore&)>& emit) {
-  STRAND_CHECK(options.batch_tokens > 0, "batch_tokens must be positive, got {}", options.batch_tokens);
   STRAND_CHECK(tokenizer.vocab_size() <= model.vocab_size(),
                "tokenizer {} has {} ids, more than the model's vocabulary of {}", tokenizer.name(),
                tokenizer.vocab_size(), model.vocab_size());
-  const int64_t limit = model.max_positions();
-  const int64_t specials = (tokenizer.bos() >= 0 ? 1 : 0) + (tokenizer.eos() >= 0 ? 1 : 0);
-
-  ScoreSummary summary;
+  RecordBatchOptions batching;
+  batching.batch_tokens = options.batch_tokens;
+  batching.max_positions = model.max_positions();
   Arena arena;
-  std::vector<Pending> pending;
-  int64_t pending_tokens = 0;
-
-  // Scores the pending records in one packed forward and emits them in order.
-  const auto flush = [&] {
-    std::vector<std::vector<int32_t>> batch;
-    for (Pending& p : pending)
-      if (!p.tokens.empty()) batch.push_back(std::move(p.tokens));
-    const std::vector<double> sums = sequence_logprobs(model, arena, batch);
-    size_t next = 0;
-    for (Pending& p : pending) {
-      SequenceScore& s = p.score;
-      s.predicted = std::max<int64_t>(0, s.length + specials - 1);
-      s.sum_logprob = s.length + specials > 0 ? sums[next++] : 0.0;
-      s.mean_logprob = s.predicted > 0 ? s.sum_logprob / static_cast<double>(s.predicted)
-                                       : std::numeric_limits<double>::quiet_NaN();
-      emit(s);
-    }
-    if (!batch.empty()) ++summary.batches;
-    summary.tokens += pending_tokens;
-    pending.clear();
-    pending_tokens = 0;
-  };
-
-  data::SequenceRecord record;
-  while (reader.next(record)) {
-    Pending p;
-    if (tokenizer.bos() >= 0) p.tokens.push_back(tokenizer.bos());
-    try {
-      summary.unknown += tokenizer.encode(record.sequence, p.tokens);
-    } catch (const Error& e) {
-      rethrow_with_context(
-          e, fmt::format("{}:{}: record '{}'", reader.path(), record.line, io::printable(record.id)));
-    }
-    if (tokenizer.eos() >= 0) p.tokens.push_back(tokenizer.eos());
-    const int64_t n = static_cast<int64_t>(p.tokens.size());
-    STRAND_CHECK(limit <= 0 || n <= limit,
-                 "{}:{}: record '{}' has {} tokens ({} residues{}), more than the model's {} positions "
-                 "(max_position_embeddings); split it into shorter records",
-                 reader.path(), record.line, io::printable(record.id), n, n - specials,
-                 specials == 2 ? " + BOS + EOS" : (specials == 1 ? " + 1 special token" : ""), limit);
-    if (!pending.empty() && pending_tokens + n > options.batch_tokens) flush();
-    p.score.id = record.id;
-    p.score.length = n - specials;
-    pending_tokens += n;
-    pending.push_back(std::move(p));
-    ++summary.records;
-  }
-  if (!pending.empty()) flush();
+  int64_t forwards = 0;
+  const RecordBatchSummary s =
+      for_each_record_batch(tokenizer, reader, batching, [&](std::vector<TokenizedRecord>& records) {
+        std::vector<std::vector<int32_t>> batch;
+        for (TokenizedRecord& r : records)
+          if (!r.tokens.empty()) batch.push_back(r.tokens);
+        const std::vector<double> sums = sequence_logprobs(model, arena, batch);
+        forwards += batch.empty() ? 0 : 1;
+        size_t next = 0;
+        for (const TokenizedRecord& r : records) {
+          SequenceScore score;
+          score.id = r.id;
+          score.length = r.residues;
+          const auto n = static_cast<int64_t>(r.tokens.size());
+          score.predicted = std::max<int64_t>(0, n - 1);
+          score.sum_logprob = n > 0 ? sums[next++] : 0.0;
+          score.mean_logprob = score.predicted > 0 ? score.sum_logprob / static_cast<double>(score.predicted)
+                                                   : std::numeric_limits<double>::quiet_NaN();
+          emit(score);
+        }
+      });
+  ScoreSummary summary;
+  summary.records = s.records;
+  summary.tokens = s.tokens;
+  summary.batches = forwards;
+  summary.unknown = s.unknown;
   return summary;
 }
 
@@ -135,7 +103,8 @@ std::string score_tsv_header() {
 }
 
 std::string score_tsv_row(const SequenceScore& s) {
-  return fmt::format("{}\t{}\t{:.6f}\t{:.6f}\n", escape_field(s.id), s.length, s.sum_logprob, s.mean_logprob);
+  return fmt::format("{}\t{}\t{:.6f}\t{:.6f}\n", escape_tsv_field(s.id), s.length, s.sum_logprob,
+                     s.mean_logprob);
 }
 
 }  // namespace strand::infer

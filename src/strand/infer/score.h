@@ -53,6 +53,8 @@ ScoreSummary score_records(CausalLM& model, const data::Tokenizer& tokenizer, da
 // TSV output: the header line "id\tlength\tsum_logprob\tmean_logprob\n" and one row per record (tabs, line
 // breaks and backslashes in the id escaped as \t \n \r \\).
 std::string score_tsv_header();
+// A TSV field with tabs, line breaks and backslashes escaped as \t \n \r \\.
+std::string escape_tsv_field(const std::string& s);
 std::string score_tsv_row(const SequenceScore& score);
 
 }  // namespace strand::infer

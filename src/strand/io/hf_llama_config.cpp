@@ -1,6 +1,7 @@
 #include "strand/io/hf_llama_config.h"
 
 #include "strand/core/error.h"
+#include "strand/io/hf_config_fields.h"
 
 #include <cmath>
 
@@ -9,58 +10,7 @@ namespace {
 
 using nlohmann::json;
 
-// Typed access to config.json fields with errors that name the file and the key.
-class Fields {
- public:
-  Fields(const json& j, const std::string& source) : j_(j), source_(source) {
-    STRAND_CHECK(j.is_object(), "{}: config must be a JSON object", source);
-  }
-  bool has(const char* key) const { return j_.contains(key) && !j_.at(key).is_null(); }
-  int64_t integer(const char* key, int64_t fallback) const {
-    if (!has(key)) return fallback;
-    const json& v = j_.at(key);
-    STRAND_CHECK(v.is_number_integer(), "{}: '{}' must be an integer, got {}", source_, key, v.dump());
-    return v.get<int64_t>();
-  }
-  int64_t required_integer(const char* key) const {
-    STRAND_CHECK(has(key), "{}: missing required key '{}'", source_, key);
-    return integer(key, 0);
-  }
-  double number(const char* key, double fallback) const { return number_of(j_, key, fallback); }
-  double number_of(const json& obj, const char* key, double fallback) const {
-    if (!obj.contains(key) || obj.at(key).is_null()) return fallback;
-    const json& v = obj.at(key);
-    STRAND_CHECK(v.is_number(), "{}: '{}' must be a number, got {}", source_, key, v.dump());
-    return v.get<double>();
-  }
-  bool boolean(const char* key, bool fallback) const {
-    if (!has(key)) return fallback;
-    const json& v = j_.at(key);
-    STRAND_CHECK(v.is_boolean(), "{}: '{}' must be true or false, got {}", source_, key, v.dump());
-    return v.get<bool>();
-  }
-  std::string string(const char* key, const std::string& fallback) const {
-    if (!has(key)) return fallback;
-    const json& v = j_.at(key);
-    STRAND_CHECK(v.is_string(), "{}: '{}' must be a string, got {}", source_, key, v.dump());
-    return v.get<std::string>();
-  }
-  // Token ids may be an int or, for eos, a list of ints (the first is used).
-  int64_t token_id(const char* key, int64_t fallback) const {
-    if (!has(key)) return fallback;
-    const json& v = j_.at(key);
-    if (v.is_array() && !v.empty() && v[0].is_number_integer()) return v[0].get<int64_t>();
-    return integer(key, fallback);
-  }
-  const json& raw() const { return j_; }
-  const std::string& source() const { return source_; }
-
- private:
-  const json& j_;
-  const std::string& source_;
-};
-
-void read_rope(const Fields& f, LlamaConfig& c) {
+void read_rope(const HfConfigFields& f, LlamaConfig& c) {
   // transformers 5 writes rope_parameters; older files write rope_theta + rope_scaling. Either may be
   // present.
   const json* rope = nullptr;
@@ -92,7 +42,7 @@ void read_rope(const Fields& f, LlamaConfig& c) {
 }  // namespace
 
 LlamaConfig llama_config_from_hf(const json& j, const std::string& source) {
-  const Fields f(j, source);
+  const HfConfigFields f(j, source);
   const std::string model_type = f.string("model_type", "llama");
   STRAND_CHECK(model_type == "llama", "{}: model_type '{}' is not a Llama model", source, model_type);
   const std::string act = f.string("hidden_act", "silu");

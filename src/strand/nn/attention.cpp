@@ -8,10 +8,10 @@ namespace strand::nn {
 
 Attention::Attention(const std::string& prefix, const AttentionConfig& c, const Placement& placement)
     : config_(c),
-      q_proj_(prefix + ".q_proj", c.hidden, c.heads * c.head_dim, c.bias, placement),
-      k_proj_(prefix + ".k_proj", c.hidden, c.kv_heads * c.head_dim, c.bias, placement),
-      v_proj_(prefix + ".v_proj", c.hidden, c.kv_heads * c.head_dim, c.bias, placement),
-      o_proj_(prefix + ".o_proj", c.heads * c.head_dim, c.hidden, c.bias, placement) {
+      q_proj_(prefix + "." + c.q_name, c.hidden, c.heads * c.head_dim, c.bias, placement),
+      k_proj_(prefix + "." + c.k_name, c.hidden, c.kv_heads * c.head_dim, c.bias, placement),
+      v_proj_(prefix + "." + c.v_name, c.hidden, c.kv_heads * c.head_dim, c.bias, placement),
+      o_proj_(prefix + "." + c.o_name, c.heads * c.head_dim, c.hidden, c.bias, placement) {
   STRAND_CHECK(c.heads > 0 && c.kv_heads > 0 && c.heads % c.kv_heads == 0,
                "attention heads ({}) must be a positive multiple of key-value heads ({})", c.heads,
                c.kv_heads);

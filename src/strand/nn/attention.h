@@ -1,6 +1,7 @@
 // Multi-head self-attention module with grouped-query heads and optional rotary embedding:
 //   q, k, v = x Wq^T, x Wk^T, x Wv^T (+ biases);  q, k rotated by position;  o = sdpa(q, k, v) Wo^T (+ bias).
-// Parameter names follow transformers: <prefix>.{q,k,v,o}_proj.{weight,bias}.
+// Parameter names follow transformers: <prefix>.{q,k,v,o}_proj.{weight,bias} (Llama) unless the config names
+// the projections otherwise.
 #pragma once
 
 #include "strand/core/arena.h"
@@ -9,6 +10,7 @@
 #include "strand/ops/packed.h"
 #include "strand/ops/rope.h"
 
+#include <string>
 #include <vector>
 
 namespace strand::nn {
@@ -23,6 +25,8 @@ struct AttentionConfig {
   double softmax_scale = 0.0;  // 0: 1/sqrt(head_dim)
   bool rotary = true;
   RopeOptions rope;  // rotary_dim is set to head_dim
+  // The projections' names under the prefix (ESM-2: self.query, self.key, self.value, output.dense).
+  std::string q_name = "q_proj", k_name = "k_proj", v_name = "v_proj", o_name = "o_proj";
 };
 
 class Attention {

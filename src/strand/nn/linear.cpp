@@ -5,11 +5,17 @@
 namespace strand::nn {
 
 Linear::Linear(const std::string& prefix, int64_t in, int64_t out, bool bias, const Placement& placement)
-    : weight_(std::in_place, prefix + ".weight", Shape{out, in}, placement, true) {
-  if (bias) bias_.emplace(prefix + ".bias", Shape{out}, placement, false);
+    : Linear(prefix + ".weight", bias ? prefix + ".bias" : "", in, out, placement) {}
+
+Linear::Linear(const std::string& weight_name, const std::string& bias_name, int64_t in, int64_t out,
+               const Placement& placement)
+    : weight_(std::in_place, weight_name, Shape{out, in}, placement, true) {
+  if (!bias_name.empty()) bias_.emplace(bias_name, Shape{out}, placement, false);
 }
 
-Linear::Linear(Parameter& tied) : tied_(&tied) {}
+Linear::Linear(Parameter& tied, const std::string& bias_name, const Placement& placement) : tied_(&tied) {
+  if (!bias_name.empty()) bias_.emplace(bias_name, Shape{tied.value.size(0)}, placement, false);
+}
 
 Tensor Linear::forward(Arena& arena, const Tensor& x, const Tensor& residual, const Tensor& out) {
   Parameter& w = weight();

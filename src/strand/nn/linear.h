@@ -12,9 +12,13 @@ class Linear {
  public:
   // Owns weight [out, in] named `prefix.weight` and, if `bias`, bias [out] named `prefix.bias` (not decayed).
   Linear(const std::string& prefix, int64_t in, int64_t out, bool bias, const Placement& placement);
-  // Reads another module's weight [out, in] (a tied LM head) and owns no parameter; gradients accumulate into
-  // it. REQUIRES: `tied` outlives this module and does not move.
-  explicit Linear(Parameter& tied);
+  // The same with the names spelled out (a checkpoint may keep a layer's bias apart from its weight, as
+  // ESM-2's LM head does); an empty bias_name means no bias.
+  Linear(const std::string& weight_name, const std::string& bias_name, int64_t in, int64_t out,
+         const Placement& placement);
+  // Reads another module's weight [out, in] (a tied LM head), owning at most a bias named `bias_name`;
+  // gradients accumulate into the tied weight. REQUIRES: `tied` outlives this module and does not move.
+  explicit Linear(Parameter& tied, const std::string& bias_name = "", const Placement& placement = {});
 
   // x [T, in] -> y [T, out] from the arena, plus residual [T, out] when given (a block's skip connection,
   // added by the same product). x must stay valid until backward.

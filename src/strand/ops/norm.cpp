@@ -70,33 +70,66 @@ void layernorm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, 
   const Device device =
       ops_detail::common_device(op, {{"y", y}, {"mean", mean}, {"rstd", rstd}, {"x", x}, {"w", w}, {"b", b}});
   const WorkScope scope(WorkKind::elementwise, device);
-  STRAND_CHECK(device.type == DeviceType::CPU, "{}: runs on the CPU only", op);
-  check_tensor(x, "x", {-1, -1});
-  check_tensor(w, "w", x.dtype(), {x.size(1)});
-  check_tensor(b, "b", x.dtype(), {x.size(1)});
+  ops_detail::check_act(x, "x", {-1, -1});
+  const int64_t rows = x.size(0), cols = x.size(1);
+  check_tensor(w, "w", x.dtype(), {cols});
+  check_tensor(b, "b", x.dtype(), {cols});
   check_tensor(y, "y", x.dtype(), x.shape());
-  check_tensor(mean, "mean", x.dtype(), {x.size(0)});
-  check_tensor(rstd, "rstd", x.dtype(), {x.size(0)});
-  cpu::layernorm_forward(y, mean, rstd, x, w, b, eps);
+  check_tensor(mean, "mean", ops_detail::stat_dtype(x), {rows});
+  check_tensor(rstd, "rstd", ops_detail::stat_dtype(x), {rows});
+  if (device.type == DeviceType::CPU) {
+    cpu::layernorm_forward(y, mean, rstd, x, w, b, eps);
+    return;
+  }
+#if defined(STRAND_WITH_CUDA)
+  cuda::layernorm_forward(x.dtype(), y.raw(), mean.data<float>(), rstd.data<float>(), x.raw(), w.raw(),
+                          b.raw(), rows, cols, static_cast<float>(eps), cuda::stream());
+#else
+  ops_detail::no_cuda(op);
+#endif
 }
 
 void layernorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy,
-                        const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd) {
+                        const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd,
+                        const Tensor& dresidual) {
   const char* op = "layernorm_backward";
-  const Device device = ops_detail::common_device(
-      op,
-      {{"dx", dx}, {"dw", dw}, {"db", db}, {"dy", dy}, {"x", x}, {"w", w}, {"mean", mean}, {"rstd", rstd}});
+  const Device device = ops_detail::common_device(op, {{"dx", dx},
+                                                       {"dw", dw},
+                                                       {"db", db},
+                                                       {"dy", dy},
+                                                       {"x", x},
+                                                       {"w", w},
+                                                       {"mean", mean},
+                                                       {"rstd", rstd},
+                                                       {"dresidual", dresidual}});
   const WorkScope scope(WorkKind::elementwise, device);
-  STRAND_CHECK(device.type == DeviceType::CPU, "{}: runs on the CPU only", op);
-  check_tensor(x, "x", {-1, -1});
-  check_tensor(w, "w", x.dtype(), {x.size(1)});
+  ops_detail::check_act(x, "x", {-1, -1});
+  const int64_t rows = x.size(0), cols = x.size(1);
+  check_tensor(w, "w", x.dtype(), {cols});
   check_tensor(dy, "dy", x.dtype(), x.shape());
-  check_tensor(dw, "dw", x.dtype(), w.shape());
-  check_tensor(mean, "mean", x.dtype(), {x.size(0)});
-  check_tensor(rstd, "rstd", x.dtype(), {x.size(0)});
-  if (db.defined()) check_tensor(db, "db", x.dtype(), w.shape());
+  check_tensor(dw, "dw", ops_detail::stat_dtype(x), w.shape());
+  check_tensor(mean, "mean", ops_detail::stat_dtype(x), {rows});
+  check_tensor(rstd, "rstd", ops_detail::stat_dtype(x), {rows});
+  if (db.defined()) check_tensor(db, "db", ops_detail::stat_dtype(x), w.shape());
   if (dx.defined()) check_tensor(dx, "dx", x.dtype(), x.shape());
-  cpu::layernorm_backward(dx, dw, db, dy, x, w, mean, rstd);
+  if (dresidual.defined()) {
+    STRAND_CHECK(dx.defined(), "{}: dresidual needs dx", op);
+    check_tensor(dresidual, "dresidual", x.dtype(), x.shape());
+  }
+  if (device.type == DeviceType::CPU) {
+    cpu::layernorm_backward(dx, dw, db, dy, x, w, mean, rstd);
+    if (dresidual.defined()) cpu::add_inplace(dx, dresidual);
+    return;
+  }
+#if defined(STRAND_WITH_CUDA)
+  void* workspace = cuda::scratch(cuda::layernorm_backward_workspace_bytes(rows, cols));
+  cuda::layernorm_backward(x.dtype(), dx.defined() ? dx.raw() : nullptr, dw.data<float>(),
+                           db.defined() ? db.data<float>() : nullptr, dy.raw(),
+                           dresidual.defined() ? dresidual.raw() : nullptr, x.raw(), w.raw(),
+                           mean.data<float>(), rstd.data<float>(), rows, cols, workspace, cuda::stream());
+#else
+  ops_detail::no_cuda(op);
+#endif
 }
 
 }  // namespace strand

@@ -18,8 +18,10 @@ void rmsnorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, cons
 // x, y [T, C]; w, b [C]; mean, rstd [T] saved.
 void layernorm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x,
                        const Tensor& w, const Tensor& b, double eps);
-// dx (assigned), dw and db (+=)
+// dx (assigned) = the norm's input gradient + dresidual (optional, as in rmsnorm_backward); dw and db (+=),
+// db optional.
 void layernorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy,
-                        const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd);
+                        const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd,
+                        const Tensor& dresidual = Tensor());
 
 }  // namespace strand

@@ -101,8 +101,10 @@ void AdamW::step(double lr, int64_t step) {
 }
 
 double AdamW::last_grad_norm() const {
-  if (gpu_ == nullptr) return host_grad_norm_;
-  return gpu_->norm_and_scale.to(Device::cpu()).item(0);
+#if defined(STRAND_WITH_CUDA)
+  if (gpu_ != nullptr) return gpu_->norm_and_scale.to(Device::cpu()).item(0);
+#endif
+  return host_grad_norm_;
 }
 
 }  // namespace strand

@@ -7,7 +7,8 @@ namespace strand {
 void TrainConfig::bind(ConfigSchema& s) {
   // The defaults are the embedded demo: a small genomic Llama that learns E. coli on two CPU cores in
   // minutes.
-  s.add_choice("model.arch", &model.arch, "llama", {"llama"}, "model architecture");
+  s.add_choice("model.arch", &model.arch, "llama", {"llama", "esm2"},
+               "model architecture: llama (causal genomic decoder) or esm2 (protein encoder, masked tokens)");
   s.add("model.vocab_size", &model.vocab_size, 256, "vocabulary size (256 for the nucleotide tokenizer)");
   s.add("model.hidden_size", &model.hidden_size, 128, "model width");
   s.add("model.intermediate_size", &model.intermediate_size, 384, "feed-forward width");
@@ -17,7 +18,11 @@ void TrainConfig::bind(ConfigSchema& s) {
         "key/value heads (grouped-query attention)");
   s.add("model.head_dim", &model.head_dim, 0, "head dimension (0: hidden_size / num_attention_heads)");
   s.add("model.max_position_embeddings", &model.max_position_embeddings, 8192, "longest supported sequence");
-  s.add("model.rms_norm_eps", &model.rms_norm_eps, 1e-5, "RMSNorm epsilon");
+  s.add("model.rms_norm_eps", &model.rms_norm_eps, 1e-5, "llama: RMSNorm epsilon");
+  s.add("model.layer_norm_eps", &model.layer_norm_eps, 1e-5, "esm2: LayerNorm epsilon");
+  s.add("model.token_dropout", &model.token_dropout, true,
+        "esm2: zero <mask> embeddings and rescale the rest per sequence (ESM-2's token dropout)");
+  s.add("model.mask_token_id", &model.mask_token_id, 32, "esm2: the <mask> token id");
   s.add("model.rope_theta", &model.rope_theta, 500000.0, "RoPE base");
   s.add_choice("model.rope_type", &model.rope_type, "llama3", {"default", "llama3"},
                "RoPE frequency scaling");
@@ -40,16 +45,32 @@ void TrainConfig::bind(ConfigSchema& s) {
   s.add_choice("data.format", &data.format, "auto", {"auto", "fasta", "fastq", "jsonl", "megatron"},
                "input format");
   s.add("data.jsonl_field", &data.jsonl_field, "text", "JSONL field holding the sequence");
-  s.add("data.tokenizer", &data.tokenizer, "nucleotide", "nucleotide, char, or a tokenizer.json path");
+  s.add("data.tokenizer", &data.tokenizer, "nucleotide",
+        "nucleotide, char, esm (ESM-2 proteins, as transformers' EsmTokenizer), or a tokenizer.json path");
   s.add("data.max_length", &data.max_length, 256, "tokens per training window, BOS and EOS included");
   s.add("data.overlap", &data.overlap, 16, "content tokens shared by consecutive windows of a sequence");
-  s.add("data.add_bos_eos", &data.add_bos_eos, true, "wrap each window in BOS ... EOS");
+  s.add("data.truncate", &data.truncate, false,
+        "one example per sequence, its first data.max_length tokens (BOS and EOS included: a cut sequence "
+        "still ends with EOS) and the rest dropped, as the ESM-2 recipe truncates proteins; false: windows "
+        "over the whole sequence, data.overlap apart");
+  s.add("data.add_bos_eos", &data.add_bos_eos, true,
+        "wrap each window in BOS ... EOS (<cls> ... <eos> for esm)");
   s.add("data.skip_malformed", &data.skip_malformed, false,
         "skip (and count) malformed records instead of failing");
   s.add("data.mock", &data.mock, false, "random ACGT documents instead of files (benchmarks)");
   s.add("data.mock_documents", &data.mock_documents, 64, "mock data: documents");
   s.add("data.mock_length", &data.mock_length, 10000, "mock data: tokens per document");
-  s.add("data.seed", &data.seed, 1234, "seed of the data order");
+  s.add("data.seed", &data.seed, 1234, "seed of the data order (and of the masked-LM masks)");
+  s.add_choice(
+      "data.objective", &data.objective, "auto", {"auto", "causal", "masked"},
+      "what the model learns: causal (next token) or masked (masked tokens, BERT/ESM-2 style); auto: "
+      "masked for model.arch esm2, causal otherwise");
+  s.add("data.mlm_probability", &data.mlm_probability, 0.15,
+        "masked: chance that a non-special token is selected for prediction");
+  s.add("data.mask_replace_prob", &data.mask_replace_prob, 0.8,
+        "masked: chance that a selected token is replaced by <mask>");
+  s.add("data.random_replace_prob", &data.random_replace_prob, 0.1,
+        "masked: chance that a selected token is replaced by a random token (the rest stay unchanged)");
 
   s.add_choice("batch.mode", &batch.mode, "packed", {"packed", "padded"},
                "packed (THD, no padding) or padded (right padding to data.max_length)");
@@ -141,6 +162,26 @@ LlamaConfig TrainConfig::llama_config() const {
   c.init_std = model.initializer_range;
   c.max_position_embeddings = model.max_position_embeddings;
   return c;
+}
+
+Esm2Config TrainConfig::esm2_config() const {
+  Esm2Config c;
+  c.vocab_size = model.vocab_size;
+  c.hidden_size = model.hidden_size;
+  c.intermediate_size = model.intermediate_size;
+  c.num_layers = model.num_hidden_layers;
+  c.num_heads = model.num_attention_heads;
+  c.layer_norm_eps = model.layer_norm_eps;
+  c.max_position_embeddings = model.max_position_embeddings;
+  c.mask_token_id = model.mask_token_id;
+  c.token_dropout = model.token_dropout;
+  c.tie_embeddings = model.tie_word_embeddings;
+  c.init_std = model.initializer_range;
+  return c;
+}
+
+bool TrainConfig::masked_lm() const {
+  return data.objective == "masked" || (data.objective == "auto" && model.arch == "esm2");
 }
 
 ScheduleOptions TrainConfig::schedule_options() const {

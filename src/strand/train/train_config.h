@@ -2,6 +2,7 @@
 // Field names follow transformers' config.json inside `model`, and the bionemo/savanna recipes elsewhere.
 #pragma once
 
+#include "strand/models/esm2/config.h"
 #include "strand/models/llama/config.h"
 #include "strand/train/config.h"
 #include "strand/train/schedule.h"
@@ -22,6 +23,9 @@ struct TrainConfig {
     double rope_factor, rope_low_freq_factor, rope_high_freq_factor;
     int64_t rope_original_max_position_embeddings;
     bool tie_word_embeddings;
+    double layer_norm_eps;
+    bool token_dropout;
+    int64_t mask_token_id;
     std::string init_from;
   } model;
   struct Data {
@@ -29,8 +33,10 @@ struct TrainConfig {
     double val_fraction;
     std::string format, jsonl_field, tokenizer;
     int64_t max_length, overlap;
-    bool add_bos_eos, skip_malformed, mock;
+    bool truncate, add_bos_eos, skip_malformed, mock;
     int64_t mock_documents, mock_length, seed;
+    std::string objective;
+    double mlm_probability, mask_replace_prob, random_replace_prob;
   } data;
   struct Batch {
     std::string mode;
@@ -74,6 +80,9 @@ struct TrainConfig {
   void bind(ConfigSchema& schema);
 
   LlamaConfig llama_config() const;
+  Esm2Config esm2_config() const;
+  // data.objective resolved: masked-token prediction (masked, or auto with model.arch esm2), else next-token.
+  bool masked_lm() const;
   ScheduleOptions schedule_options() const;
   std::string checkpoint_dir() const;  // checkpoint.dir, or <run.dir>/checkpoints
   std::string export_dir() const;      // export.dir, or <run.dir>/hf

@@ -44,6 +44,7 @@ data::WindowOptions window_options(const TrainConfig& c, const data::Tokenizer& 
   data::WindowOptions w;
   w.max_length = c.data.max_length;
   w.overlap = c.data.overlap;
+  w.truncate = c.data.truncate;
   w.add_bos_eos = c.data.add_bos_eos;
   STRAND_CHECK(!w.add_bos_eos || tok.bos() >= 0,
                "data.add_bos_eos needs a tokenizer with a BOS token ('{}' has none)", tok.name());
@@ -61,20 +62,24 @@ data::BatchOptions batch_options(const TrainConfig& c) {
   return b;
 }
 
-data::LossMaskOptions mask_options(const TrainConfig& c) {
-  data::LossMaskOptions m;
-  m.mask_eod = c.loss.mask_eod;
-  m.lowercase_weight = c.loss.lowercase_weight;
-  m.mask_non_acgt = c.loss.mask_non_acgt;
-  m.mask_control_tags = c.loss.mask_control_tags;
-  m.uppercase_labels = c.loss.uppercase_labels;
-  return m;
+data::ObjectiveOptions objective_options(const TrainConfig& c) {
+  data::ObjectiveOptions o;
+  o.objective = c.masked_lm() ? data::Objective::Masked : data::Objective::Causal;
+  o.causal.mask_eod = c.loss.mask_eod;
+  o.causal.lowercase_weight = c.loss.lowercase_weight;
+  o.causal.mask_non_acgt = c.loss.mask_non_acgt;
+  o.causal.mask_control_tags = c.loss.mask_control_tags;
+  o.causal.uppercase_labels = c.loss.uppercase_labels;
+  o.masked.mlm_probability = c.data.mlm_probability;
+  o.masked.mask_replace_prob = c.data.mask_replace_prob;
+  o.masked.random_replace_prob = c.data.random_replace_prob;
+  return o;
 }
 
 // Fine-tuning start: weights from a HF directory (config.json present) or a strand checkpoint step directory.
-void load_initial_weights(LlamaModel& model, const std::string& from) {
+void load_initial_weights(LanguageModel& model, const std::string& from) {
   if (fs::exists(fs::path(from) / "config.json")) {
-    const auto source = io::load_hf_llama(from);
+    const auto source = io::load_hf_model(from);
     const nn::ParameterList src = source->parameters(), dst = model.parameters();
     STRAND_CHECK(src.size() == dst.size(), "{}: the model there differs from the configured one", from);
     for (size_t i = 0; i < src.size(); ++i) {
@@ -82,6 +87,13 @@ void load_initial_weights(LlamaModel& model, const std::string& from) {
                    "{}: parameter {} {} differs from the configured {} {}", from, src[i]->name,
                    src[i]->value.shape().str(), dst[i]->name, dst[i]->value.shape().str());
       nn::assign(*dst[i], src[i]->value);
+    }
+    // ESM-2's contact head is no parameter, but travels with the weights to the export.
+    auto* esm_dst = dynamic_cast<Esm2Model*>(&model);
+    auto* esm_src = dynamic_cast<Esm2Model*>(source.get());
+    if (esm_dst != nullptr && esm_src != nullptr) {
+      esm_dst->contact_weight() = esm_src->contact_weight();
+      esm_dst->contact_bias() = esm_src->contact_bias();
     }
   } else {
     verify_checkpoint(from);
@@ -100,26 +112,20 @@ nn::Placement placement_of(const TrainConfig& c) {
   return nn::Placement::cuda(c.train.precision == "bf16" ? DType::BF16 : DType::F32);
 }
 
-// Model FLOPs of a training step over these micro-batches (DESIGN.md's definition): 6 per matmul parameter
-// per token (the LM head included, the input embedding excluded), plus causal attention's 6 x layers x
-// hidden x sum of squared sequence lengths (12 x layers x hidden x seq per token, halved for causality).
-double model_flops(const LlamaConfig& m, const std::vector<LMBatch>& micro) {
-  const double h = static_cast<double>(m.hidden_size), d = static_cast<double>(m.resolved_head_dim());
-  const double attn = h * d * static_cast<double>(m.num_heads + 2 * m.num_kv_heads) +
-                      d * static_cast<double>(m.num_heads) * h;
-  const double mlp = 3 * h * static_cast<double>(m.intermediate_size);
-  const double matmul_params =
-      static_cast<double>(m.num_layers) * (attn + mlp) + h * static_cast<double>(m.vocab_size);
-  double tokens = 0, squares = 0;
+// Model FLOPs of a training step over these micro-batches (DESIGN.md's definition, the model's attention).
+double model_flops(const LanguageModel& model, const std::vector<LMBatch>& micro) {
+  std::vector<int64_t> lengths;
   for (const LMBatch& b : micro) {
-    const Tensor& cu = b.layout.cu_seqlens;
-    for (int64_t i = 0; i + 1 < cu.numel(); ++i) {
-      const double len = cu.data<int32_t>()[i + 1] - cu.data<int32_t>()[i];
-      tokens += len;
-      squares += len * len;
-    }
+    const int32_t* cu = b.layout.cu_seqlens.data<int32_t>();
+    for (int64_t i = 0; i < b.layout.num_seqs(); ++i) lengths.push_back(cu[i + 1] - cu[i]);
   }
-  return 6 * matmul_params * tokens + 6 * static_cast<double>(m.num_layers) * h * squares;
+  return model.training_flops(lengths);
+}
+
+// The configured model, uninitialised.
+std::unique_ptr<LanguageModel> make_model(const TrainConfig& c, const nn::Placement& placement) {
+  if (c.model.arch == "esm2") return std::make_unique<Esm2Model>(c.esm2_config(), placement);
+  return std::make_unique<LlamaModel>(c.llama_config(), placement);
 }
 
 struct EvalResult {
@@ -127,11 +133,11 @@ struct EvalResult {
   int64_t tokens = 0;
 };
 
-LMBatch on_device(const LMBatch& b, const LlamaModel& model) {
+LMBatch on_device(const LMBatch& b, const LanguageModel& model) {
   return b.to(model.device(), statistics_dtype(model.device(), model.dtype()), model.vocab_size());
 }
 
-EvalResult evaluate(LlamaModel& model, Arena& arena, const std::vector<LMBatch>& batches) {
+EvalResult evaluate(LanguageModel& model, Arena& arena, const std::vector<LMBatch>& batches) {
   LossSums total;
   for (const LMBatch& b : batches) {
     arena.reset();
@@ -182,13 +188,16 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
   validate_schedule(schedule);
 
   const data::Tokenizer tokenizer = data::Tokenizer::by_name(c.data.tokenizer);
-  const LlamaConfig model_config = c.llama_config();
-  STRAND_CHECK(tokenizer.vocab_size() <= model_config.vocab_size,
+  STRAND_CHECK(tokenizer.vocab_size() <= c.model.vocab_size,
                "the {} tokenizer has {} ids but model.vocab_size is {}", tokenizer.name(),
-               tokenizer.vocab_size(), model_config.vocab_size);
-  STRAND_CHECK(c.data.max_length <= model_config.max_position_embeddings,
+               tokenizer.vocab_size(), c.model.vocab_size);
+  STRAND_CHECK(c.data.max_length <= c.model.max_position_embeddings,
                "data.max_length ({}) exceeds model.max_position_embeddings ({})", c.data.max_length,
-               model_config.max_position_embeddings);
+               c.model.max_position_embeddings);
+  STRAND_CHECK(
+      !c.masked_lm() || tokenizer.mask() >= 0,
+      "the masked objective needs a tokenizer with a mask token; {} has none (data.tokenizer=esm has one)",
+      tokenizer.name());
 
   // Data.
   data::SourceOptions so{c.data.format, c.data.jsonl_field, c.data.skip_malformed};
@@ -212,19 +221,20 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
     train_windows = std::move(kept);
   }
   const data::BatchOptions batch = batch_options(c);
-  const data::LossMaskOptions masks = mask_options(c);
-  data::TrainLoader loader(train_docs, std::move(train_windows), window, batch, masks, tokenizer,
+  const data::ObjectiveOptions objective = objective_options(c);
+  data::TrainLoader loader(train_docs, std::move(train_windows), window, batch, objective, tokenizer,
                            static_cast<uint64_t>(c.data.seed));
   const std::vector<LMBatch> val_batches =
-      val_docs ? data::evaluation_batches(*val_docs, val_windows, window, batch, masks, tokenizer,
-                                          c.train.eval_batches)
+      val_docs ? data::evaluation_batches(*val_docs, val_windows, window, batch, objective, tokenizer,
+                                          c.train.eval_batches, static_cast<uint64_t>(c.data.seed))
                : std::vector<LMBatch>{};
   fmt::print("data: {} training windows of up to {} tokens per epoch, {} validation batches\n",
              loader.windows_per_epoch(), c.data.max_length, val_batches.size());
 
   // Model and optimizer.
   const nn::Placement placement = placement_of(c);
-  LlamaModel model(model_config, placement);
+  const std::unique_ptr<LanguageModel> model_ptr = make_model(c, placement);
+  LanguageModel& model = *model_ptr;
   model.init(static_cast<uint64_t>(c.train.seed));
   STRAND_CHECK(c.train.recompute_layers >= 0, "train.recompute_layers must be >= 0, got {}",
                c.train.recompute_layers);
@@ -241,9 +251,9 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
   AdamW optimizer(params, adamw_settings);
   int64_t parameter_count = 0;
   for (const nn::Parameter* p : params) parameter_count += p->value.numel();
-  fmt::print("model: llama, {} parameters, {} layers, hidden {}, on {} computing in {}\n", parameter_count,
-             model_config.num_layers, model_config.hidden_size, placement.device.str(),
-             dtype_name(placement.compute));
+  fmt::print("model: {}, {} parameters, {} layers, hidden {}, on {} computing in {}{}\n", model.arch(),
+             parameter_count, model.num_layers(), model.hidden_size(), placement.device.str(),
+             dtype_name(placement.compute), c.masked_lm() ? ", masked-token objective" : "");
 
   // Resume.
   CheckpointManager checkpoints(c.checkpoint_dir(), c.checkpoint.keep_last);
@@ -377,7 +387,7 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
     window_weight += weight_sum;
     window_tokens += step_tokens;
     window_time += dt;
-    window_flops += model_flops(model_config, micro);
+    window_flops += model_flops(model, micro);
     ++window_steps;
     if (c.train.profile) {
       const std::array<double, kWorkKinds> ms = take_work_times();
@@ -444,7 +454,7 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
   result.final_step = step;
   if (c.export_.hf) {
     result.export_dir = c.export_dir();
-    io::save_hf_llama(model, result.export_dir, c.export_.dtype == "bf16" ? DType::BF16 : DType::F32);
+    io::save_hf_model(model, result.export_dir, c.export_.dtype == "bf16" ? DType::BF16 : DType::F32);
     tokenizer.write_hf_files(result.export_dir);
   }
   return result;

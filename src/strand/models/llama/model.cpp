@@ -5,8 +5,6 @@
 
 #include <fmt/format.h>
 
-#include <array>
-
 namespace strand {
 namespace {
 
@@ -84,7 +82,7 @@ LlamaModel::LlamaModel(const LlamaConfig& config, const nn::Placement& placement
                    ? nn::Linear(embed_.weight())
                    : nn::Linear("lm_head", config.hidden_size, config.vocab_size, false, placement)) {
   for (int64_t i = 0; i < config.num_layers; ++i)
-    layers_.push_back(std::make_unique<LlamaBlock>(fmt::format("model.layers.{}", i), config, placement));
+    layers_.add(std::make_unique<LlamaBlock>(fmt::format("model.layers.{}", i), config, placement));
 }
 
 void LlamaModel::init(uint64_t seed) {
@@ -104,23 +102,18 @@ void LlamaModel::init(uint64_t seed) {
 Tensor LlamaModel::forward(Arena& arena, const Tensor& tokens, const SeqLayout& layout) {
   check_tensor(tokens, "tokens", DType::I32, {layout.num_tokens()});
   layout.validate();
-  layout_ = layout;
-  layer_inputs_.assign(layers_.size(), Tensor());
-  Tensor h = embed_.forward(arena, tokens);
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    layer_inputs_[i] = h;
-    if (static_cast<int64_t>(i) < recompute_layers_) {
-      // Only the output outlives the block's forward; the backward runs the forward again.
-      const Tensor out = Tensor::from_arena(arena, h.shape(), h.dtype());
-      const Arena::Mark mark = arena.mark();
-      copy(out, layers_[i]->forward(arena, h, layout));
-      arena.release(mark);
-      h = out;
-    } else {
-      h = layers_[i]->forward(arena, h, layout);
-    }
-  }
+  const Tensor h = layers_.forward(arena, embed_.forward(arena, tokens), layout);
   return lm_head_.forward(arena, final_norm_.forward(arena, h));
+}
+
+Tensor LlamaModel::representations(Arena& arena, const Tensor& tokens, const SeqLayout& layout,
+                                   int64_t layer) {
+  check_tensor(tokens, "tokens", DType::I32, {layout.num_tokens()});
+  layout.validate();
+  STRAND_CHECK(layer >= 0 && layer <= config_.num_layers, "llama: layer {} outside [0, {}]", layer,
+               config_.num_layers);
+  const Tensor h = layers_.forward(arena, embed_.forward(arena, tokens), layout, static_cast<size_t>(layer));
+  return layer == config_.num_layers ? final_norm_.forward(arena, h) : h;
 }
 
 Tensor LlamaModel::forward_cached(Arena& arena, const Tensor& tokens, infer::KVCache& cache) {
@@ -133,7 +126,7 @@ Tensor LlamaModel::forward_cached(Arena& arena, const Tensor& tokens, infer::KVC
   for (size_t i = 0; i < layers_.size(); ++i) {
     const infer::KVCache::Layer& kv =
         cache.layer(static_cast<int64_t>(i), config_.num_kv_heads, config_.resolved_head_dim(), dtype());
-    h = layers_[i]->forward_cached(arena, h, kv.k, kv.v, past);
+    h = layers_[i].forward_cached(arena, h, kv.k, kv.v, past);
   }
   Tensor logits = lm_head_.forward(arena, final_norm_.forward(arena, h));
   cache.advance(t);
@@ -141,29 +134,30 @@ Tensor LlamaModel::forward_cached(Arena& arena, const Tensor& tokens, infer::KVC
 }
 
 void LlamaModel::backward(Arena& arena, const Tensor& dlogits) {
-  const Tensor dfinal = final_norm_.backward(arena, lm_head_.backward(arena, dlogits));
-  // The gradient between blocks alternates between two buffers, so each block's backward temporaries (and a
-  // recomputed block's activations) are released as soon as the block is done: the backward needs one
-  // block's worth of scratch, not all of them.
-  const std::array<Tensor, 2> carry = {Tensor::from_arena(arena, dfinal.shape(), dfinal.dtype()),
-                                       Tensor::from_arena(arena, dfinal.shape(), dfinal.dtype())};
-  copy(carry[0], dfinal);
-  Tensor dh = carry[0];
-  for (size_t i = layers_.size(); i-- > 0;) {
-    const Arena::Mark mark = arena.mark();
-    if (static_cast<int64_t>(i) < recompute_layers_) layers_[i]->forward(arena, layer_inputs_[i], layout_);
-    const Tensor& next = carry[(layers_.size() - i) % 2];
-    copy(next, layers_[i]->backward(arena, dh));
-    arena.release(mark);
-    dh = next;
-  }
+  const Tensor dh = layers_.backward(arena, final_norm_.backward(arena, lm_head_.backward(arena, dlogits)));
   embed_.backward(dh);
+}
+
+double LlamaModel::training_flops(const std::vector<int64_t>& sequence_lengths) const {
+  const LlamaConfig& m = config_;
+  const double h = static_cast<double>(m.hidden_size), d = static_cast<double>(m.resolved_head_dim());
+  const double attn = h * d * static_cast<double>(m.num_heads + 2 * m.num_kv_heads) +
+                      d * static_cast<double>(m.num_heads) * h;
+  const double mlp = 3 * h * static_cast<double>(m.intermediate_size);
+  const double matmul_params =
+      static_cast<double>(m.num_layers) * (attn + mlp) + h * static_cast<double>(m.vocab_size);
+  double tokens = 0, squares = 0;
+  for (const int64_t len : sequence_lengths) {
+    tokens += static_cast<double>(len);
+    squares += static_cast<double>(len) * static_cast<double>(len);
+  }
+  return 6 * matmul_params * tokens + 6 * static_cast<double>(m.num_layers) * h * squares;
 }
 
 nn::ParameterList LlamaModel::parameters() {
   nn::ParameterList out;
   embed_.collect(out);
-  for (auto& layer : layers_) layer->collect(out);
+  layers_.collect(out);
   final_norm_.collect(out);
   lm_head_.collect(out);
   return out;

@@ -4,6 +4,7 @@
 // 1:1.
 #pragma once
 
+#include "strand/models/block_stack.h"
 #include "strand/models/causal_lm.h"
 #include "strand/models/llama/config.h"
 #include "strand/nn/attention.h"
@@ -45,15 +46,20 @@ class LlamaModel final : public CausalLM {
 
   // transformers' scheme: linear and embedding weights ~ N(0, init_std^2), the padding row zero, norms one.
   // Parameter i draws from Philox stream i of `seed`.
-  void init(uint64_t seed);
+  void init(uint64_t seed) override;
 
   Tensor forward(Arena& arena, const Tensor& tokens, const SeqLayout& layout) override;
   void backward(Arena& arena, const Tensor& dlogits) override;
   nn::ParameterList parameters() override;
-  // Activation recompute: the first `layers` blocks keep only their input in the forward pass and run their
-  // forward again in the backward pass (about a third more compute for those blocks, a fraction of the
-  // memory). 0 (the default) keeps everything; a number above num_layers means all.
-  void set_recompute_layers(int64_t layers) { recompute_layers_ = layers; }
+  // About a third more compute for the recomputed blocks, a fraction of their memory.
+  void set_recompute_layers(int64_t layers) override { layers_.set_recompute_layers(layers); }
+  // Causal attention: 6 x layers x hidden x len^2 per sequence.
+  double training_flops(const std::vector<int64_t>& sequence_lengths) const override;
+  const char* arch() const override { return "llama"; }
+  // Layer num_layers is the output of the final RMSNorm (the LM head's input).
+  Tensor representations(Arena& arena, const Tensor& tokens, const SeqLayout& layout, int64_t layer) override;
+  int64_t num_layers() const override { return config_.num_layers; }
+  int64_t hidden_size() const override { return config_.hidden_size; }
   int64_t vocab_size() const override { return config_.vocab_size; }
   DType dtype() const override { return placement_.compute; }
   Device device() const override { return placement_.device; }
@@ -65,12 +71,9 @@ class LlamaModel final : public CausalLM {
   LlamaConfig config_;
   nn::Placement placement_;
   nn::Embedding embed_;
-  std::vector<std::unique_ptr<LlamaBlock>> layers_;
+  BlockStack<LlamaBlock> layers_;
   nn::RMSNorm final_norm_;
   nn::Linear lm_head_;
-  int64_t recompute_layers_ = 0;
-  SeqLayout layout_;                  // of the last forward, for recomputation
-  std::vector<Tensor> layer_inputs_;  // of the last forward, for recomputation
 };
 
 }  // namespace strand

@@ -23,6 +23,11 @@ void layernorm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, 
 void layernorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy,
                         const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd);
 
+// Checks the contents of cu_seqlens.
+void token_dropout_scales(const Tensor& scales, const Tensor& tokens, const Tensor& cu_seqlens,
+                          int32_t mask_id, int32_t pad_id, double mask_ratio_train);
+void scale_rows(const Tensor& y, const Tensor& x, const Tensor& scales);
+
 // Rotates by sign * angle (+1 forward, -1 backward); checks that positions are non-negative.
 void rope_apply(const Tensor& out, const Tensor& x, const Tensor& positions,
                 const std::vector<double>& inv_freq, double sign);

@@ -1,13 +1,15 @@
-// RMSNorm forward and backward, with the pre-norm residual add fused in.
+// RMSNorm and LayerNorm forward and backward: RMSNorm with the pre-norm residual add fused in, both with the
+// residual gradient summed into dx.
 //
 // A row is handled by a block of blockDim.x threads (a multiple of a warp; a single warp handles a row of at
 // most 32 vectors, and a block then holds several such rows along y). When widths and pointers allow 16-byte
 // accesses, each thread keeps its kVecs vectors of the row in registers between the reduction and the output;
 // otherwise a thread strides over the row's elements and reads them again.
 //
-// dw is reduced without atomics: the backward pass runs P workers (a row block each, P fixed by the shape),
-// worker p summing rows p, p + P, ... into its own row of partial sums in the workspace; a second kernel adds
-// the P partial rows in order into dw. The order of every addition depends only on the shapes.
+// dw (and LayerNorm's db) are reduced without atomics: the backward pass runs P workers (a row block each, P
+// fixed by the shape), worker p summing rows p, p + P, ... into its own row of partial sums in the workspace;
+// a second kernel adds the P partial rows in order into dw (and db). The order of every addition depends only
+// on the shapes.
 #include "strand/ops/cuda/norm.h"
 
 #include "strand/core/error.h"
@@ -45,22 +47,46 @@ __device__ __forceinline__ float round_to(float v) {
   return to_f32(from_f32<T>(v));
 }
 
-// Sum of v over the blockDim.x threads of a row, in a fixed order, the same value in every one of them.
-// Blocks of more than a warp hold one row (blockDim.y == 1), so their __syncthreads is uniform.
-__device__ float row_sum(float v) {
+// Each of v[0..N) summed over the blockDim.x threads of a row, in a fixed order, the same values in every one
+// of them; N sums share the synchronisations. Blocks of more than a warp hold one row (blockDim.y == 1), so
+// their __syncthreads is uniform.
+template <int N>
+__device__ void row_sums(float (&v)[N]) {
   // The butterfly gives every lane the same bits: each step adds the same two values, in either order.
-  for (int offset = kWarp / 2; offset > 0; offset /= 2) v += __shfl_xor_sync(kFullMask, v, offset);
-  if (blockDim.x == kWarp) return v;
-  __shared__ float warp_sums[kMaxRowThreads / kWarp];
-  if (threadIdx.x % kWarp == 0) warp_sums[threadIdx.x / kWarp] = v;
+  for (int offset = kWarp / 2; offset > 0; offset /= 2) {
+#pragma unroll
+    for (int k = 0; k < N; ++k) v[k] += __shfl_xor_sync(kFullMask, v[k], offset);
+  }
+  if (blockDim.x == kWarp) return;
+  __shared__ float warp_sums[N][kMaxRowThreads / kWarp];
+  if (threadIdx.x % kWarp == 0) {
+#pragma unroll
+    for (int k = 0; k < N; ++k) warp_sums[k][threadIdx.x / kWarp] = v[k];
+  }
   __syncthreads();
-  float total = 0;
-  for (int i = 0; i < static_cast<int>(blockDim.x) / kWarp; ++i) total += warp_sums[i];
+#pragma unroll
+  for (int k = 0; k < N; ++k) {
+    float total = 0;
+    for (int i = 0; i < static_cast<int>(blockDim.x) / kWarp; ++i) total += warp_sums[k][i];
+    v[k] = total;
+  }
   __syncthreads();  // warp_sums is reused by the next row
-  return total;
 }
 
-// Thread x of a row owns vectors x, x + blockDim.x, ... (kVecs of them, V elements each) of the row.
+__device__ float row_sum(float v) {
+  float sums[1] = {v};
+  row_sums(sums);
+  return sums[0];
+}
+
+// The first of the V elements that vector i of a row's thread holds: thread x owns vectors x, x + blockDim.x,
+// ... of the row.
+template <int V>
+__device__ __forceinline__ int vec_column(int i) {
+  return (i * static_cast<int>(blockDim.x) + static_cast<int>(threadIdx.x)) * V;
+}
+
+// Thread x of a row owns kVecs vectors of V elements (vec_column).
 template <typename T, int kVecs>
 __global__ void __launch_bounds__(kMaxRowThreads)
     rmsnorm_forward_vec_kernel(T* y, float* rstd, T* sum_out, const T* x, const T* residual, const T* w,
@@ -73,7 +99,7 @@ __global__ void __launch_bounds__(kMaxRowThreads)
   float squares = 0;
 #pragma unroll
   for (int i = 0; i < kVecs; ++i) {
-    const int c = (i * static_cast<int>(blockDim.x) + static_cast<int>(threadIdx.x)) * V;
+    const int c = vec_column<V>(i);
     if (c >= cols) continue;
     load<V>(x + base + c, s[i]);
     if (residual) {
@@ -91,7 +117,7 @@ __global__ void __launch_bounds__(kMaxRowThreads)
   if (threadIdx.x == 0) rstd[row] = r;
 #pragma unroll
   for (int i = 0; i < kVecs; ++i) {
-    const int c = (i * static_cast<int>(blockDim.x) + static_cast<int>(threadIdx.x)) * V;
+    const int c = vec_column<V>(i);
     if (c >= cols) continue;
     float wv[V];
     load<V>(w + c, wv);
@@ -144,7 +170,7 @@ __global__ void __launch_bounds__(kMaxRowThreads)
     float dot = 0;
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
-      const int c = (i * static_cast<int>(blockDim.x) + static_cast<int>(threadIdx.x)) * V;
+      const int c = vec_column<V>(i);
       if (c >= cols) continue;
       g[i] = *reinterpret_cast<const Vec<T, V>*>(dy + base + c);
       xv[i] = *reinterpret_cast<const Vec<T, V>*>(x + base + c);
@@ -161,7 +187,7 @@ __global__ void __launch_bounds__(kMaxRowThreads)
     const float k_row = r * r * row_sum(dot) / static_cast<float>(cols);
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
-      const int c = (i * static_cast<int>(blockDim.x) + static_cast<int>(threadIdx.x)) * V;
+      const int c = vec_column<V>(i);
       if (c >= cols) continue;
       float out[V];
 #pragma unroll
@@ -177,7 +203,7 @@ __global__ void __launch_bounds__(kMaxRowThreads)
   }
 #pragma unroll
   for (int i = 0; i < kVecs; ++i) {
-    const int c = (i * static_cast<int>(blockDim.x) + static_cast<int>(threadIdx.x)) * V;
+    const int c = vec_column<V>(i);
     if (c < cols) store<V>(partials + worker * cols + c, dw[i]);
   }
 }
@@ -211,10 +237,189 @@ __global__ void __launch_bounds__(kMaxRowThreads)
   }
 }
 
-// dw[c] += the sum over p of partials[p, c], in order of p: thread (x, y) sums rows y, y + kFinalSlices, ...,
-// then thread (x, 0) adds the slices in order of y.
+// LayerNorm forward with the row in registers: the mean first, then the variance as the mean square of the
+// deviations from it (a second pass over the registers; E[x^2] - mean^2 would cancel badly when |mean| is
+// large next to the spread).
+template <typename T, int kVecs>
+__global__ void __launch_bounds__(kMaxRowThreads)
+    layernorm_forward_vec_kernel(T* y, float* mean, float* rstd, const T* x, const T* w, const T* b,
+                                 int64_t rows, int cols, float eps) {
+  constexpr int V = kVecWidth<T>;
+  const int64_t row = int64_t{blockIdx.x} * blockDim.y + threadIdx.y;
+  if (row >= rows) return;  // whole warps, which reduce among themselves only
+  const int64_t base = row * cols;
+  float s[kVecs][V];
+  float sum = 0;
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) {
+    const int c = vec_column<V>(i);
+    if (c >= cols) continue;
+    load<V>(x + base + c, s[i]);
+#pragma unroll
+    for (int k = 0; k < V; ++k) sum += s[i][k];
+  }
+  const float mu = row_sum(sum) / static_cast<float>(cols);
+  float squares = 0;
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) {
+    if (vec_column<V>(i) >= cols) continue;
+#pragma unroll
+    for (int k = 0; k < V; ++k) {
+      s[i][k] -= mu;
+      squares += s[i][k] * s[i][k];
+    }
+  }
+  const float r = 1.0f / sqrtf(row_sum(squares) / static_cast<float>(cols) + eps);
+  if (threadIdx.x == 0) {
+    mean[row] = mu;
+    rstd[row] = r;
+  }
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) {
+    const int c = vec_column<V>(i);
+    if (c >= cols) continue;
+    float wv[V], bv[V];
+    load<V>(w + c, wv);
+    load<V>(b + c, bv);
+#pragma unroll
+    for (int k = 0; k < V; ++k) s[i][k] = s[i][k] * r * wv[k] + bv[k];
+    store<V>(y + base + c, s[i]);
+  }
+}
+
+// As layernorm_forward_vec_kernel, one element at a time, reading the row again for each pass.
+template <typename T>
+__global__ void __launch_bounds__(kMaxRowThreads)
+    layernorm_forward_any_kernel(T* y, float* mean, float* rstd, const T* x, const T* w, const T* b,
+                                 int64_t rows, int64_t cols, float eps) {
+  const int64_t row = int64_t{blockIdx.x} * blockDim.y + threadIdx.y;
+  if (row >= rows) return;
+  const int64_t base = row * cols;
+  float sum = 0;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) sum += to_f32(x[base + c]);
+  const float mu = row_sum(sum) / static_cast<float>(cols);
+  float squares = 0;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+    const float d = to_f32(x[base + c]) - mu;
+    squares += d * d;
+  }
+  const float r = 1.0f / sqrtf(row_sum(squares) / static_cast<float>(cols) + eps);
+  if (threadIdx.x == 0) {
+    mean[row] = mu;
+    rstd[row] = r;
+  }
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+    y[base + c] = from_f32<T>((to_f32(x[base + c]) - mu) * r * to_f32(w[c]) + to_f32(b[c]));
+}
+
+// With xhat = (x - mean) r and h = w dy: dx = r (h - mean(h) - xhat mean(h xhat)) (+ dresidual); worker p
+// adds dy xhat and dy of rows p, p + P, ... into its partial rows of dw and db. dy and x stay in registers as
+// T between the reduction and dx.
+template <typename T, int kVecs>
+__global__ void __launch_bounds__(kMaxRowThreads)
+    layernorm_backward_vec_kernel(T* dx, float* dw_partials, float* db_partials, const T* dy,
+                                  const T* dresidual, const T* x, const T* w, const float* mean,
+                                  const float* rstd, int64_t rows, int cols, int64_t num_partials) {
+  constexpr int V = kVecWidth<T>;
+  const int64_t worker = int64_t{blockIdx.x} * blockDim.y + threadIdx.y;
+  if (worker >= num_partials) return;  // whole warps, which reduce among themselves only
+  float dw[kVecs][V] = {}, db[kVecs][V] = {};
+  for (int64_t row = worker; row < rows; row += num_partials) {
+    const int64_t base = row * cols;
+    const float mu = mean[row], r = rstd[row];
+    // dresidual is loaded with dy and x, so a row waits for memory once.
+    Vec<T, V> g[kVecs], xv[kVecs], wv[kVecs], dr[kVecs];
+    float sums[2] = {};  // of h and of h xhat
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      const int c = vec_column<V>(i);
+      if (c >= cols) continue;
+      g[i] = *reinterpret_cast<const Vec<T, V>*>(dy + base + c);
+      xv[i] = *reinterpret_cast<const Vec<T, V>*>(x + base + c);
+      if (dx) wv[i] = *reinterpret_cast<const Vec<T, V>*>(w + c);
+      if (dx && dresidual) dr[i] = *reinterpret_cast<const Vec<T, V>*>(dresidual + base + c);
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        const float gk = to_f32(g[i].e[k]), xhat = (to_f32(xv[i].e[k]) - mu) * r;
+        dw[i][k] += gk * xhat;
+        db[i][k] += gk;
+        if (dx) {
+          const float h = to_f32(wv[i].e[k]) * gk;
+          sums[0] += h;
+          sums[1] += h * xhat;
+        }
+      }
+    }
+    if (!dx) continue;
+    row_sums(sums);
+    const float mean_h = sums[0] / static_cast<float>(cols), mean_hx = sums[1] / static_cast<float>(cols);
+#pragma unroll
+    for (int i = 0; i < kVecs; ++i) {
+      const int c = vec_column<V>(i);
+      if (c >= cols) continue;
+      float out[V];
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        const float xhat = (to_f32(xv[i].e[k]) - mu) * r;
+        out[k] = r * (to_f32(wv[i].e[k]) * to_f32(g[i].e[k]) - mean_h - xhat * mean_hx);
+      }
+      if (dresidual) {
+#pragma unroll
+        for (int k = 0; k < V; ++k) out[k] += to_f32(dr[i].e[k]);
+      }
+      store<V>(dx + base + c, out);
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < kVecs; ++i) {
+    const int c = vec_column<V>(i);
+    if (c >= cols) continue;
+    store<V>(dw_partials + worker * cols + c, dw[i]);
+    store<V>(db_partials + worker * cols + c, db[i]);
+  }
+}
+
+// As layernorm_backward_vec_kernel, one element at a time, the partial rows accumulating in the workspace.
+template <typename T>
+__global__ void __launch_bounds__(kMaxRowThreads)
+    layernorm_backward_any_kernel(T* dx, float* dw_partials, float* db_partials, const T* dy,
+                                  const T* dresidual, const T* x, const T* w, const float* mean,
+                                  const float* rstd, int64_t rows, int64_t cols, int64_t num_partials) {
+  const int64_t worker = int64_t{blockIdx.x} * blockDim.y + threadIdx.y;
+  if (worker >= num_partials) return;
+  float* dw_partial = dw_partials + worker * cols;
+  float* db_partial = db_partials + worker * cols;
+  for (int64_t row = worker; row < rows; row += num_partials) {
+    const int64_t base = row * cols;
+    const float mu = mean[row], r = rstd[row];
+    const bool first = row == worker;
+    float sums[2] = {};  // of h and of h xhat
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+      const float g = to_f32(dy[base + c]), xhat = (to_f32(x[base + c]) - mu) * r;
+      dw_partial[c] = first ? g * xhat : dw_partial[c] + g * xhat;
+      db_partial[c] = first ? g : db_partial[c] + g;
+      if (dx) {
+        const float h = to_f32(w[c]) * g;
+        sums[0] += h;
+        sums[1] += h * xhat;
+      }
+    }
+    if (!dx) continue;
+    row_sums(sums);
+    const float mean_h = sums[0] / static_cast<float>(cols), mean_hx = sums[1] / static_cast<float>(cols);
+    for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+      const float xhat = (to_f32(x[base + c]) - mu) * r;
+      float out = r * (to_f32(w[c]) * to_f32(dy[base + c]) - mean_h - xhat * mean_hx);
+      if (dresidual) out += to_f32(dresidual[base + c]);
+      dx[base + c] = from_f32<T>(out);
+    }
+  }
+}
+
+// out[c] += the sum over p of partials[p, c], in order of p: thread (x, y) sums rows y, y + kFinalSlices,
+// ..., then thread (x, 0) adds the slices in order of y.
 __global__ void __launch_bounds__(kFinalThreads)
-    sum_partials_kernel(float* dw, const float* partials, int64_t num_partials, int64_t cols) {
+    sum_partials_kernel(float* out, const float* partials, int64_t num_partials, int64_t cols) {
   const int64_t c = int64_t{blockIdx.x} * kFinalCols + threadIdx.x;
   float sum = 0;
   if (c < cols) {
@@ -227,7 +432,16 @@ __global__ void __launch_bounds__(kFinalThreads)
   if (threadIdx.y != 0 || c >= cols) return;
   float total = 0;
   for (int s = 0; s < kFinalSlices; ++s) total += slice_sums[s][threadIdx.x];
-  dw[c] += total;
+  out[c] += total;
+}
+
+// Launches sum_partials_kernel over the cols columns; `what` names the launch in errors.
+void sum_partials(float* out, const float* partials, int64_t num_partials, int64_t cols, cudaStream_t stream,
+                  const char* what) {
+  const dim3 block(kFinalCols, kFinalSlices);
+  const auto blocks = static_cast<unsigned>((cols + kFinalCols - 1) / kFinalCols);
+  sum_partials_kernel<<<blocks, block, 0, stream>>>(out, partials, num_partials, cols);
+  check_launch(what);
 }
 
 int64_t partial_count(int64_t rows, int64_t cols) {
@@ -331,15 +545,78 @@ void rmsnorm_backward(DType act, void* dx, float* dw, const void* dy, const void
     }
     check_launch("rmsnorm_backward");
   });
-  const dim3 block(kFinalCols, kFinalSlices);
-  const auto blocks = static_cast<unsigned>((cols + kFinalCols - 1) / kFinalCols);
-  sum_partials_kernel<<<blocks, block, 0, stream>>>(dw, static_cast<const float*>(workspace),
-                                                    partial_count(rows, cols), cols);
-  check_launch("rmsnorm_backward dw");
+  sum_partials(dw, static_cast<const float*>(workspace), partial_count(rows, cols), cols, stream,
+               "rmsnorm_backward dw");
 }
 
 size_t rmsnorm_backward_workspace_bytes(int64_t rows, int64_t cols) {
   return static_cast<size_t>(partial_count(rows, cols) * cols) * sizeof(float);
+}
+
+void layernorm_forward(DType act, void* y, float* mean, float* rstd, const void* x, const void* w,
+                       const void* b, int64_t rows, int64_t cols, float eps, cudaStream_t stream) {
+  if (rows == 0 || cols == 0) return;
+  dispatch_act(act, "layernorm_forward", [&](auto tag) {
+    using T = decltype(tag);
+    constexpr int V = kVecWidth<T>;
+    auto* py = static_cast<T*>(y);
+    const auto* px = static_cast<const T*>(x);
+    const auto* pw = static_cast<const T*>(w);
+    const auto* pb = static_cast<const T*>(b);
+    const int vecs = cols % V == 0 ? vecs_per_thread<T>(cols / V) : 0;
+    if (vecs > 0 && aligned16(py) && aligned16(px) && aligned16(pw) && aligned16(pb)) {
+      with_vecs<T>(vecs, [&](auto k) {
+        const RowBlocks grid = row_blocks(cols / V, k);
+        layernorm_forward_vec_kernel<T, k><<<grid.blocks_for(rows), grid.block(), 0, stream>>>(
+            py, mean, rstd, px, pw, pb, rows, static_cast<int>(cols), eps);
+      });
+    } else {
+      const RowBlocks grid = row_blocks(cols, 1);
+      layernorm_forward_any_kernel<T>
+          <<<grid.blocks_for(rows), grid.block(), 0, stream>>>(py, mean, rstd, px, pw, pb, rows, cols, eps);
+    }
+    check_launch("layernorm_forward");
+  });
+}
+
+// The workspace holds the dw partial rows, then the db ones.
+void layernorm_backward(DType act, void* dx, float* dw, float* db, const void* dy, const void* dresidual,
+                        const void* x, const void* w, const float* mean, const float* rstd, int64_t rows,
+                        int64_t cols, void* workspace, cudaStream_t stream) {
+  if (rows == 0 || cols == 0) return;
+  const int64_t num_partials = partial_count(rows, cols);
+  auto* dw_partials = static_cast<float*>(workspace);
+  float* db_partials = dw_partials + num_partials * cols;
+  dispatch_act(act, "layernorm_backward", [&](auto tag) {
+    using T = decltype(tag);
+    constexpr int V = kVecWidth<T>;
+    auto* pdx = static_cast<T*>(dx);
+    const auto* pdy = static_cast<const T*>(dy);
+    const auto* pdr = static_cast<const T*>(dresidual);
+    const auto* px = static_cast<const T*>(x);
+    const auto* pw = static_cast<const T*>(w);
+    const int vecs = cols % V == 0 ? vecs_per_thread<T>(cols / V) : 0;
+    if (vecs > 0 && aligned16(pdx) && aligned16(dw_partials) && aligned16(db_partials) && aligned16(pdy) &&
+        aligned16(pdr) && aligned16(px) && aligned16(pw)) {
+      with_vecs<T>(vecs, [&](auto k) {
+        const RowBlocks grid = row_blocks(cols / V, k);
+        layernorm_backward_vec_kernel<T, k><<<grid.blocks_for(num_partials), grid.block(), 0, stream>>>(
+            pdx, dw_partials, db_partials, pdy, pdr, px, pw, mean, rstd, rows, static_cast<int>(cols),
+            num_partials);
+      });
+    } else {
+      const RowBlocks grid = row_blocks(cols, 1);
+      layernorm_backward_any_kernel<T><<<grid.blocks_for(num_partials), grid.block(), 0, stream>>>(
+          pdx, dw_partials, db_partials, pdy, pdr, px, pw, mean, rstd, rows, cols, num_partials);
+    }
+    check_launch("layernorm_backward");
+  });
+  sum_partials(dw, dw_partials, num_partials, cols, stream, "layernorm_backward dw");
+  if (db) sum_partials(db, db_partials, num_partials, cols, stream, "layernorm_backward db");
+}
+
+size_t layernorm_backward_workspace_bytes(int64_t rows, int64_t cols) {
+  return 2 * static_cast<size_t>(partial_count(rows, cols) * cols) * sizeof(float);
 }
 
 }  // namespace strand::cuda

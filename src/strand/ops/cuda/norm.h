@@ -1,4 +1,4 @@
-// RMSNorm on the GPU, one row per token; see ops/norm.h for the arithmetic.
+// RMSNorm and LayerNorm on the GPU, one row per token; see ops/norm.h for the arithmetic.
 #pragma once
 
 #include "strand/ops/cuda/launch.h"
@@ -19,5 +19,18 @@ void rmsnorm_backward(DType act, void* dx, float* dw, const void* dy, const void
                       const void* w, const float* rstd, int64_t rows, int64_t cols, void* workspace,
                       cudaStream_t stream);
 size_t rmsnorm_backward_workspace_bytes(int64_t rows, int64_t cols);
+
+// y [rows, cols] = (x - mean) * rstd * w + b; mean, rstd [rows] F32. x, y, w, b of dtype act.
+void layernorm_forward(DType act, void* y, float* mean, float* rstd, const void* x, const void* w,
+                       const void* b, int64_t rows, int64_t cols, float eps, cudaStream_t stream);
+
+// dx (assigned) = LayerNorm backward of dy at x, plus dresidual when non-null (summed in before the single
+// rounding to act); dx may be null (skipped). dw [cols] F32 += sum over rows of dy * (x - mean) * rstd and
+// db [cols] F32 (null: skipped) += sum over rows of dy, both reduced deterministically through `workspace`
+// (layernorm_backward_workspace_bytes of it).
+void layernorm_backward(DType act, void* dx, float* dw, float* db, const void* dy, const void* dresidual,
+                        const void* x, const void* w, const float* mean, const float* rstd, int64_t rows,
+                        int64_t cols, void* workspace, cudaStream_t stream);
+size_t layernorm_backward_workspace_bytes(int64_t rows, int64_t cols);
 
 }  // namespace strand::cuda

@@ -1,4 +1,4 @@
-#include "strand/models/causal_lm.h"
+#include "strand/models/language_model.h"
 
 #include "strand/ops/precision.h"
 
@@ -58,7 +58,7 @@ LMBatch LMBatch::to(Device device, DType weight_dtype, int64_t vocab_size) const
   return b;
 }
 
-Tensor lm_loss_accumulate(CausalLM& model, Arena& arena, const LMBatch& batch, double grad_normaliser,
+Tensor lm_loss_accumulate(LanguageModel& model, Arena& arena, const LMBatch& batch, double grad_normaliser,
                           const Tensor& sums) {
   const Tensor logits = model.forward(arena, batch.tokens, batch.layout);
   const int64_t tokens = batch.tokens.numel();
@@ -74,7 +74,7 @@ Tensor lm_loss_accumulate(CausalLM& model, Arena& arena, const LMBatch& batch, d
   return logits;
 }
 
-LossResult lm_loss(CausalLM& model, Arena& arena, const LMBatch& batch, double grad_normaliser) {
+LossResult lm_loss(LanguageModel& model, Arena& arena, const LMBatch& batch, double grad_normaliser) {
   const Tensor sums = Tensor::zeros({3}, DType::F64, model.device());
   LossResult r;
   r.logits = lm_loss_accumulate(model, arena, batch, grad_normaliser, sums);
