@@ -115,6 +115,18 @@ TEST(Arena, BumpsAlignsAndReuses) {
   EXPECT_EQ(arena.high_water_mark(), 64u + 64u + 1024u);
 }
 
+// Once sized by a merge, an arena that needs a little more grows by an eighth of its capacity, not by doubling.
+TEST(Arena, GrowsModeratelyOnceSized) {
+  Arena arena(256);
+  arena.allocate(64 * 1024);  // chains a block
+  arena.reset();              // merged: one block of the high-water mark
+  const size_t sized = arena.capacity();
+  arena.allocate(sized);
+  arena.allocate(64);  // a little more than the last step
+  EXPECT_EQ(arena.block_count(), 2u);
+  EXPECT_EQ(arena.capacity(), sized + sized / 8);
+}
+
 TEST(Arena, ReleaseFreesTheNewestAllocationsForReuse) {
   Arena arena(256);
   void* kept = arena.allocate(64);

@@ -15,13 +15,13 @@ Arena::~Arena() {
 }
 
 void Arena::add_block(size_t min_bytes) {
-  const size_t grow = blocks_.empty() ? 0 : blocks_.back().size * 2;
+  const size_t grow = blocks_.empty() ? 0 : sized_ ? capacity() / 8 : blocks_.back().size * 2;
   size_t size = std::max(min_bytes, grow);
   void* base = nullptr;
   try {
     base = device_alloc(device_, size);
   } catch (const Error&) {
-    // Doubling is a guess at what the step still needs; when it does not fit, take just what was asked.
+    // Growth is a guess at what the step still needs; when it does not fit, take just what was asked.
     if (size == min_bytes) throw;
     size = min_bytes;
     base = device_alloc(device_, size);
@@ -69,6 +69,7 @@ void Arena::reset() {
     for (auto& b : blocks_) device_free(device_, b.base);
     blocks_.clear();
     add_block(total);
+    sized_ = true;
   }
   current_ = 0;
   offset_ = 0;

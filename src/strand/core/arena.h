@@ -3,6 +3,9 @@
 // Allocation is a pointer increment inside a block; when a block is full a new one is chained. reset() frees
 // everything at once and, if more than one block was used, replaces them with a single block of the most that
 // was ever in use, so from the second step on a step of the same shape allocates nothing from the system.
+// Growth doubles while the arena finds its size (before the first merge); after that, a step that needs a
+// little more (a batch of another composition) chains a block of an eighth of the capacity, not of twice
+// the last block, which for a model filling most of a GPU would not fit.
 // mark() and release() free the newest allocations early, stack-wise (a layer's backward temporaries).
 // Not thread-safe: one arena per thread of control.
 #pragma once
@@ -54,6 +57,7 @@ class Arena {
   size_t offset_ = 0;   // into blocks_[current_]
   size_t in_use_ = 0;
   size_t high_water_ = 0;
+  bool sized_ = false;  // a reset has merged the blocks to the high-water mark
 };
 
 }  // namespace strand
