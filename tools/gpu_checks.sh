@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks run on the GPU machine: environment, golden files from transformers, the Hugging Face export round
-# trip, the embedded demo (trained, its TensorBoard events read back, its export loaded), the GPU tests (every
-# CUDA op against the CPU, the golden models on CUDA) and the demo recipe's loss curve on CUDA against the CPU,
+# trip (Llama and ESM-2), strand embed/score on proteins (CUDA against the CPU), the embedded demo (trained, its
+# TensorBoard events read back, its export loaded), the GPU tests (every CUDA op against the CPU, the golden
+# models on CUDA) and the demo recipe's loss curve on CUDA against the CPU,
 # with checkpoints crossing between the two. Run as `bash tools/gpu_checks.sh` (from any directory); results go
 # to $OUT (default: ./out at the repository root):
 #
@@ -129,6 +130,12 @@ if [ -f .device-bundle.tar.xz ]; then
   if run_logged "$LOG" 120 tar xJf .device-bundle.tar.xz -C /tmp; then
     hf_export_check llama configs/llama_tiny.json --data tests/data/ecoli_k12_excerpt.fa
     hf_export_check esm2 configs/esm2_tiny.json --proteins tests/data/uniprot_query_excerpt.fa
+    # strand embed and strand score on the held-out proteins, CUDA against the CPU, with the exported ESM-2.
+    st=ok
+    run_logged "$LOG" 240 "$PY" tools/check_protein_cli.py --strand "$BUNDLE/run" --model /tmp/export_esm2 \
+      --proteins data/uniprot_val.fa.gz || st=FAIL
+    fig="$(grep -E '^protein-cli: ' "$LOG" | tail -1)"
+    record "protein-cli" "$st" "${fig:-no verdict (see hf_export.log)}"
   else
     record "hf-export" FAIL "the bundle did not unpack (see hf_export.log)"
   fi
