@@ -63,17 +63,9 @@ TEST_P(Esm2Golden, MatchesTransformers) {
   for (int64_t t = 0; t < host.labels.numel(); ++t)
     labelled += host.labels.data<int32_t>()[t] != kIgnoreIndex;
 
-  Arena arena(size_t{1} << 20, model.device());
-  const LossResult r = lm_loss(model, arena, batch, static_cast<double>(labelled));
-  ASSERT_EQ(r.sums.weight_sum, static_cast<double>(labelled));
-  const testing::Errors logits = testing::compare(r.logits, golden.read("logits"));
-  const double loss_ref = golden.read("loss").item();
-  const double loss_rel = std::abs(r.mean_loss() - loss_ref) / std::abs(loss_ref);
-  std::printf("%s on %s: logits max rel err %.3g, loss %.8f vs %.8f (rel %.3g)\n", name.c_str(),
-              device.c_str(), logits.max_rel(), r.mean_loss(), loss_ref, loss_rel);
-  EXPECT_LE(logits.max_rel(), tol.logits);
-  EXPECT_LE(loss_rel, tol.loss);
+  testing::expect_loss_matches(model, batch, labelled, golden, name + " on " + device, tol.logits, tol.loss);
 
+  Arena arena(size_t{1} << 20, model.device());
   const auto [worst, worst_name] = testing::expect_gradients_match(model.parameters(), golden, tol.grad);
   std::printf("%s on %s: worst gradient rel err %.3g (%s)\n", name.c_str(), device.c_str(), worst,
               worst_name.c_str());

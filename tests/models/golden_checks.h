@@ -4,12 +4,14 @@
 
 #include "strand/core/tensor.h"
 #include "strand/io/safetensors.h"
+#include "strand/models/language_model.h"
 #include "strand/nn/parameter.h"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <utility>
@@ -45,9 +47,28 @@ inline Errors compare(const Tensor& a, const Tensor& b) {
   return e;
 }
 
-// Every parameter's gradient against the golden "grad.<name>" (||a - b|| / ||b|| <= tol, and a golden gradient
-// that is not zero, or the check proves nothing); every golden gradient must belong to a parameter. Returns
-// the worst relative error and the parameter it belongs to.
+// Forward, loss and backward of `batch` (the gradient of the mean loss over its `labelled` targets), checking
+// the logits (max |a - b| / max |b| <= logits_tol) and the mean loss (relative loss_tol) against the golden
+// file. `what` names the model and device in the printed figures.
+inline LossResult expect_loss_matches(LanguageModel& model, const LMBatch& batch, int64_t labelled,
+                                      const io::SafetensorsFile& golden, const std::string& what,
+                                      double logits_tol, double loss_tol) {
+  Arena arena(size_t{1} << 20, model.device());
+  const LossResult r = lm_loss(model, arena, batch, static_cast<double>(labelled));
+  EXPECT_EQ(r.sums.weight_sum, static_cast<double>(labelled));
+  const Errors logits = compare(r.logits, golden.read("logits"));
+  const double loss_ref = golden.read("loss").item();
+  const double loss_rel = std::abs(r.mean_loss() - loss_ref) / std::abs(loss_ref);
+  std::printf("%s: logits max rel err %.3g, loss %.8f vs %.8f (rel %.3g)\n", what.c_str(), logits.max_rel(),
+              r.mean_loss(), loss_ref, loss_rel);
+  EXPECT_LE(logits.max_rel(), logits_tol);
+  EXPECT_LE(loss_rel, loss_tol);
+  return r;
+}
+
+// Every parameter's gradient against the golden "grad.<name>" (||a - b|| / ||b|| <= tol, and a golden
+// gradient that is not zero, or the check proves nothing); every golden gradient must belong to a parameter.
+// Returns the worst relative error and the parameter it belongs to.
 inline std::pair<double, std::string> expect_gradients_match(const nn::ParameterList& params,
                                                              const io::SafetensorsFile& golden, double tol) {
   double worst = 0;
