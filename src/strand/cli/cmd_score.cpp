@@ -21,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 
 namespace strand::cli {
 namespace {
@@ -119,7 +120,11 @@ infer::ScoreSummary score_mutations(LanguageModel& model, const data::Tokenizer&
   int64_t tokens = 0;
   for (const auto& [id, rows] : by_record) {
     std::vector<std::vector<infer::Mutation>> sets;
-    for (const size_t i : rows) sets.push_back(lines[i].mutations);
+    std::set<int64_t> positions;  // each distinct position is one masked copy of the sequence
+    for (const size_t i : rows) {
+      sets.push_back(lines[i].mutations);
+      for (const infer::Mutation& m : lines[i].mutations) positions.insert(m.position);
+    }
     std::vector<double> got;
     try {
       got = infer::masked_marginal_scores(model, arena, wild_types.at(id), sets, residue_ids(tokenizer),
@@ -128,7 +133,7 @@ infer::ScoreSummary score_mutations(LanguageModel& model, const data::Tokenizer&
       rethrow_with_context(e, fmt::format("{}: record '{}'", o.mutations, io::printable(id)));
     }
     for (size_t k = 0; k < rows.size(); ++k) scores[rows[k]] = got[k];
-    tokens += static_cast<int64_t>(wild_types.at(id).size());
+    tokens += static_cast<int64_t>(wild_types.at(id).size() * positions.size());
   }
   sink.add("id\tmutant\tscore\n");
   for (size_t i = 0; i < lines.size(); ++i) {
@@ -163,8 +168,7 @@ infer::ScoreSummary score_pll(LanguageModel& model, const data::Tokenizer& token
               infer::pseudo_log_likelihood(model, arena, r.tokens, lead, lead + r.residues, scoring);
           sink.add(fmt::format("{}\t{}\t{:.6f}\t{:.6f}\n", infer::escape_tsv_field(r.id), r.residues, pll,
                                r.residues > 0 ? pll / static_cast<double>(r.residues) : NAN));
-          s.tokens += static_cast<int64_t>(r.tokens.size()) * r.residues;
-          ++s.batches;
+          s.tokens += static_cast<int64_t>(r.tokens.size()) * r.residues;  // one masked copy per residue
         }
       });
   s.records = read.records;
@@ -194,9 +198,11 @@ void run_score(ScoreCliOptions& o) {
   }
   sink.finish();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  fmt::print(stderr, "strand score: {} records, {} tokens in {} batches, {:.1f} s ({:.0f} tokens/s) -> {}\n",
-             s.records, s.tokens, s.batches, seconds,
-             seconds > 0 ? static_cast<double>(s.tokens) / seconds : 0.0,
+  // A masked model runs a masked copy of a sequence per scored position: its tokens are those of the copies.
+  const std::string work = causal != nullptr ? fmt::format("{} tokens in {} batches", s.tokens, s.batches)
+                                             : fmt::format("{} tokens through the model", s.tokens);
+  fmt::print(stderr, "strand score: {} records, {}, {:.1f} s ({:.0f} tokens/s) -> {}\n", s.records, work,
+             seconds, seconds > 0 ? static_cast<double>(s.tokens) / seconds : 0.0,
              o.output == "-" ? "stdout" : o.output);
   if (s.unknown > 0)
     fmt::print(
