@@ -125,7 +125,7 @@ std::unique_ptr<Esm2Model> load_hf_esm2(const std::string& dir, const nn::Placem
     if (store.contains(name)) check_matches(store, name, inv_freq, 1e-2);
   }
   if (config.tie_embeddings && store.contains("lm_head.decoder.weight"))
-    check_matches(store, "lm_head.decoder.weight", model->parameters().front()->value, 0.0);
+    check_matches(store, "lm_head.decoder.weight", model->word_embeddings().value, 0.0);
   for (const auto& [name, target] : {std::pair{contact_weight, &model->contact_weight()},
                                      std::pair{contact_bias, &model->contact_bias()}}) {
     if (!store.contains(name)) continue;  // a checkpoint of the language model alone

@@ -64,6 +64,9 @@ class Esm2Model final : public LanguageModel {
   int64_t num_layers() const override { return config_.num_layers; }
   int64_t hidden_size() const override { return config_.hidden_size; }
 
+  // esm.embeddings.word_embeddings.weight, which a tied decoder reads.
+  nn::Parameter& word_embeddings() { return embed_.weight(); }
+
   // esm.contact_head.regression.{weight [1, layers x heads], bias [1]}: F32 host tensors, read and written by
   // HF interop, unused by the computation.
   Tensor& contact_weight() { return contact_weight_; }

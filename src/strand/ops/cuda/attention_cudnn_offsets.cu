@@ -1,4 +1,5 @@
 #include "strand/ops/cuda/attention_cudnn_offsets.h"
+#include "strand/ops/cuda/packed_sequences.cuh"
 
 #include "strand/ops/cuda/launch.h"
 
@@ -9,20 +10,6 @@ constexpr int kThreads = 256;
 
 unsigned blocks_for(int64_t n) {
   return static_cast<unsigned>((n + kThreads - 1) / kThreads);
-}
-
-// The sequence s with cu_seqlens[s] <= token < cu_seqlens[s + 1]; empty sequences never qualify.
-__device__ int64_t sequence_of(const int32_t* cu_seqlens, int64_t num_seqs, int64_t token) {
-  int64_t lo = 0, hi = num_seqs;  // cu_seqlens[lo] <= token < cu_seqlens[hi]
-  while (hi - lo > 1) {
-    const int64_t mid = (lo + hi) / 2;
-    if (cu_seqlens[mid] <= token) {
-      lo = mid;
-    } else {
-      hi = mid;
-    }
-  }
-  return lo;
 }
 
 // One thread per (array, position): the lengths are written by the threads of the first array.

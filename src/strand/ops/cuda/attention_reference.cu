@@ -16,6 +16,7 @@
 #include "strand/core/error.h"
 #include "strand/cuda/runtime.h"
 #include "strand/ops/cuda/attention.h"
+#include "strand/ops/cuda/packed_sequences.cuh"
 
 #include <string>
 
@@ -63,20 +64,6 @@ struct Problem {
   float scale;
   __device__ int64_t group() const { return heads / kv_heads; }
 };
-
-// The sequence s with cu_seqlens[s] <= token < cu_seqlens[s + 1]; empty sequences never qualify.
-__device__ int64_t sequence_of(const int32_t* cu_seqlens, int64_t num_seqs, int64_t token) {
-  int64_t lo = 0, hi = num_seqs;  // cu_seqlens[lo] <= token < cu_seqlens[hi]
-  while (hi - lo > 1) {
-    const int64_t mid = (lo + hi) / 2;
-    if (cu_seqlens[mid] <= token) {
-      lo = mid;
-    } else {
-      hi = mid;
-    }
-  }
-  return lo;
-}
 
 // a (shared, F32) . b (global) over dim elements.
 template <typename T>
