@@ -15,6 +15,7 @@
 #include "strand/ops/rope.h"
 #include "strand/ops/token_dropout.h"
 #include "strand/ops/work_profile.h"
+#include "strand/train/optimizer.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -22,6 +23,7 @@
 
 #include <cmath>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -233,6 +235,54 @@ TEST_P(CudaOps, AttentionMatchesCpu) {
   }
 }
 
+// q, k and v as row-strided slices of one fused [T, H + 2 Hkv, D] buffer, as the attention module lays them
+// out: the rotation of q and k in one call, the attention reading the slices and its backward filling one
+// fused gradient buffer (every element of which it must write).
+TEST_P(CudaOps, AttentionAndRopeOnFusedSlices) {
+  const std::vector<int64_t> lengths = {37, 1, 200, 64, 129};
+  for (const int64_t kv_heads : {2, 8}) {
+    const int64_t heads = 8, dim = 64, width = heads + 2 * kv_heads;
+    SCOPED_TRACE(fmt::format("H {}, Hkv {}", heads, kv_heads));
+    const SeqLayout layout = SeqLayout::from_lengths(lengths);
+    const int64_t tokens = layout.num_tokens();
+    AttentionOptions options;
+    options.causal = false;
+    options.max_seqlen = layout.max_seqlen;
+    RopeOptions rope;
+    rope.rotary_dim = dim;
+    const std::vector<double> inv_freq = rope_inv_freq(rope);
+    const Operand positions = testing::operand(layout.positions, DType::I32);
+    const Operand cu_seqlens = testing::operand(layout.cu_seqlens, DType::I32);
+    const Operand qkv = input({tokens, width, dim});
+    for (Side s : kSides) {
+      const Tensor qk = (qkv.*s).narrow(1, 0, heads + kv_heads);
+      rope_forward(qk, qk, positions.*s, inv_freq);
+    }
+    expect_match("rotated qkv", qkv, tol());
+
+    const Operand saved_qkv = testing::operand(qkv.host, act());
+    const auto q = [&](Side s) { return (saved_qkv.*s).narrow(1, 0, heads); };
+    const auto k = [&](Side s) { return (saved_qkv.*s).narrow(1, heads, kv_heads); };
+    const auto v = [&](Side s) { return (saved_qkv.*s).narrow(1, heads + kv_heads, kv_heads); };
+    const Operand out = act_output({tokens, heads, dim});
+    const Operand lse = output({tokens, heads}, DType::F32);
+    for (Side s : kSides) attention_forward(out.*s, lse.*s, q(s), k(s), v(s), cu_seqlens.*s, options);
+    expect_match("out", out, tol());
+
+    const Operand saved_out = testing::operand(out.host, act());
+    const Operand saved_lse = testing::operand(lse.host, DType::F32);
+    const Operand dout = input({tokens, heads, dim});
+    const Operand dqkv = act_output({tokens, width, dim});
+    for (Side s : kSides) {
+      const Tensor d = dqkv.*s;
+      attention_backward(d.narrow(1, 0, heads), d.narrow(1, heads, kv_heads),
+                         d.narrow(1, heads + kv_heads, kv_heads), dout.*s, q(s), k(s), v(s), saved_out.*s,
+                         saved_lse.*s, cu_seqlens.*s, options);
+    }
+    expect_match("dqkv", dqkv, tol());
+  }
+}
+
 // 101 columns rule out 16-byte accesses.
 TEST_P(CudaOps, SwiGluMatchesCpu) {
   for (const Shape& shape : {Shape{513, 1024}, Shape{300, 101}}) {
@@ -429,6 +479,26 @@ TEST_F(CudaOptimizer, AdamWMatchesCpu) {
   }
 }
 
+// The optimizer zeroes every gradient in one launch, whatever a tensor's size or alignment.
+TEST_F(CudaOptimizer, ZeroGradsClearsEveryGradient) {
+  std::vector<std::unique_ptr<nn::Parameter>> owned;
+  nn::ParameterList params;
+  for (const Shape& shape : {Shape{1000, 768}, Shape{33}, Shape{70000}, Shape{5}}) {
+    owned.push_back(std::make_unique<nn::Parameter>(fmt::format("p{}", owned.size()), shape,
+                                                    nn::Placement::cuda(), true));
+    Tensor ones = Tensor::zeros(shape, DType::F32);
+    ones.fill(1.5);
+    owned.back()->grad.copy_from(ones);
+    params.push_back(owned.back().get());
+  }
+  AdamW optimizer(params, AdamWSettings{});
+  optimizer.zero_grads();
+  for (const nn::Parameter* p : params) {
+    const Tensor g = p->grad.to(Device::cpu());
+    for (int64_t i = 0; i < g.numel(); ++i) ASSERT_EQ(g.data<float>()[i], 0.0f) << p->name << " at " << i;
+  }
+}
+
 // Argument checks at the ops' boundary with CUDA tensors.
 class CudaOpChecks : public testing::GpuTest {};
 
@@ -536,13 +606,13 @@ TEST_F(CudaOpChecks, WorkProfileTimesOpsOnTheStream) {
     const WorkProfiling on(true);
     for (int i = 0; i < 10; ++i) linear_forward(y, x, w, Tensor());
     convert(y_bf16, y);
-    const auto ms = take_work_times();
+    const auto ms = take_work_times().by_kind;
     EXPECT_GT(ms[static_cast<size_t>(WorkKind::gemm)], 0);
     EXPECT_GT(ms[static_cast<size_t>(WorkKind::elementwise)], 0);
     EXPECT_EQ(ms[static_cast<size_t>(WorkKind::attention)], 0);
   }
   linear_forward(y, x, w, Tensor());
-  EXPECT_EQ(take_work_times(), (std::array<double, kWorkKinds>{}));
+  EXPECT_EQ(take_work_times().by_kind, (std::array<double, kWorkKinds>{}));
 }
 
 }  // namespace

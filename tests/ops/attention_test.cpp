@@ -2,6 +2,7 @@
 // differences (causal and bidirectional, MHA and GQA, default and custom scale), sequence isolation,
 // causality, GQA as MHA with repeated K/V heads, determinism across thread counts, and input checks.
 #include "strand/ops/attention.h"
+#include "strand/ops/elementwise.h"
 
 #include "ops/gradcheck.h"
 #include "strand/ops/packed.h"
@@ -18,6 +19,7 @@
 namespace strand {
 namespace {
 
+using testing::bitwise_equal;
 using testing::dot;
 using testing::expect_grad_matches;
 using testing::max_rel_error;
@@ -109,10 +111,6 @@ Forward naive_attention(const Tensor& q, const Tensor& k, const Tensor& v, const
     }
   }
   return r;
-}
-
-bool bitwise_equal(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
 }
 
 // Rows [begin, end) of the leading dimension of two same-shaped contiguous tensors have identical bits.
@@ -305,6 +303,51 @@ TEST(Attention, GqaEqualsMhaWithRepeatedKvHeads) {
         }
     EXPECT_LT(max_rel_error(g.dk, dk_sum), 1e-14);
     EXPECT_LT(max_rel_error(g.dv, dv_sum), 1e-14);
+  }
+}
+
+// q, k, v and their gradients as row-strided slices of one [T, H + 2 Hkv, D] buffer (the fused projection's
+// layout) give the same bits as contiguous copies; a gap column between the slices stays untouched.
+TEST(Attention, FusedSlicesMatchContiguousTensors) {
+  const int64_t H = 4, Hkv = 2, D = 5, width = H + 2 * Hkv + 1;
+  const Inputs in = make_inputs(H, Hkv, D, packed_lengths(), 650);
+  const int64_t T = in.layout.num_tokens();
+  const Tensor fused = random_tensor({T, width, D}, 651);
+  const Tensor q = fused.narrow(1, 0, H), k = fused.narrow(1, H, Hkv), v = fused.narrow(1, H + Hkv, Hkv);
+  copy(q, in.q);
+  copy(k, in.k);
+  copy(v, in.v);
+  const Tensor dout = random_tensor(in.q.shape(), 653);
+  for (const bool causal : {true, false}) {
+    const AttentionOptions options{causal, 0.0};
+    const Forward plain = forward(in, options);
+    const Forward sliced = forward(q, k, v, in.layout.cu_seqlens, options);
+    EXPECT_TRUE(bitwise_equal(sliced.out, plain.out));
+    EXPECT_TRUE(bitwise_equal(sliced.lse, plain.lse));
+
+    const Grads g = backward(dout, in, plain, options);
+    Tensor dfused = nan_like({T, width, D}, DType::F64);
+    attention_backward(dfused.narrow(1, 0, H), dfused.narrow(1, H, Hkv), dfused.narrow(1, H + Hkv, Hkv), dout,
+                       q, k, v, plain.out, plain.lse, in.layout.cu_seqlens, options);
+    EXPECT_TRUE(bitwise_equal(dfused.narrow(1, 0, H).contiguous(), g.dq));
+    EXPECT_TRUE(bitwise_equal(dfused.narrow(1, H, Hkv).contiguous(), g.dk));
+    EXPECT_TRUE(bitwise_equal(dfused.narrow(1, H + Hkv, Hkv).contiguous(), g.dv));
+    const Tensor gap = dfused.narrow(1, width - 1, 1).contiguous();
+    for (int64_t i = 0; i < gap.numel(); ++i) ASSERT_TRUE(std::isnan(gap.item(i))) << "gap element " << i;
+  }
+}
+
+// Rows must be contiguous within themselves: a slice across the head dimension is refused by name.
+TEST(Attention, RejectsSlicesWithGapsInsideRows) {
+  const Inputs in = make_inputs(2, 2, 4, {3, 2}, 660);
+  const Tensor wide = random_tensor({in.layout.num_tokens(), 2, 8}, 661);
+  const Tensor q = wide.narrow(2, 0, 4);
+  Tensor out = nan_like(in.q.shape(), DType::F64), lse = nan_like({in.q.size(0), 2}, DType::F64);
+  try {
+    attention_forward(out, lse, q, in.k, in.v, in.layout.cu_seqlens, AttentionOptions{});
+    FAIL() << "a q with gaps inside its rows was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("q ("), std::string::npos) << e.what();
   }
 }
 

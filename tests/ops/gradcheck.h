@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <span>
 #include <vector>
@@ -80,6 +81,11 @@ inline void expect_grad_matches(const char* what, const Tensor& analytic, const 
 }
 
 // Lengths of the packed sequences most tests use: odd, unequal, one of length 1.
+// Same shape, dtype and bits (contiguous tensors).
+inline bool bitwise_equal(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
+}
+
 inline std::vector<int64_t> packed_lengths() {
   return {5, 1, 7, 3};
 }

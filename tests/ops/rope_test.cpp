@@ -17,6 +17,7 @@
 namespace strand {
 namespace {
 
+using testing::bitwise_equal;
 using testing::dot;
 using testing::expect_grad_matches;
 using testing::max_rel_error;
@@ -34,10 +35,6 @@ Tensor rope(const Tensor& x, const Tensor& positions, const std::vector<double>&
   out.fill(NAN);
   rope_forward(out, x, positions, inv_freq);
   return out;
-}
-
-bool bitwise_equal(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
 }
 
 TEST(Rope, InvFreqIsThetaPower) {
@@ -227,6 +224,26 @@ TEST(Rope, InPlaceMatchesOutOfPlace) {
     EXPECT_TRUE(bitwise_equal(dx_inplace, dx)) << dtype_name(dtype);
     EXPECT_FALSE(bitwise_equal(dx, y)) << "backward must rotate the other way";
   }
+}
+
+// A row-strided slice (q and k of a fused q/k/v buffer) rotates in place to the same bits as a contiguous
+// copy, and the rest of each row is left alone.
+TEST(Rope, RotatesRowStridedSlicesInPlace) {
+  const SeqLayout layout = SeqLayout::from_lengths(packed_lengths());
+  const int64_t T = layout.num_tokens(), H = 3, D = 6, width = 5;
+  RopeOptions o;
+  o.rotary_dim = D;
+  const std::vector<double> inv_freq = rope_inv_freq(o);
+  const Tensor fused = random_tensor({T, width, D}, 9);
+  const Tensor untouched = fused.narrow(1, H, width - H).contiguous();
+  const Tensor slice = fused.narrow(1, 0, H);
+  const Tensor original = slice.contiguous();
+  const Tensor expected = rope(original, layout.positions, inv_freq);
+  rope_forward(slice, slice, layout.positions, inv_freq);
+  EXPECT_TRUE(bitwise_equal(slice.contiguous(), expected));
+  EXPECT_TRUE(bitwise_equal(fused.narrow(1, H, width - H).contiguous(), untouched));
+  rope_backward(slice, slice, layout.positions, inv_freq);
+  EXPECT_LT(max_rel_error(slice.contiguous(), original), 1e-14);  // the backward rotates it back
 }
 
 TEST(Rope, BackwardUndoesForward) {

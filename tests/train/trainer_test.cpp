@@ -117,6 +117,36 @@ TEST_F(Trainer, ProfileSplitsStepTime) {
     EXPECT_GE(j.at("time/other_ms").get<double>(), 0) << "step " << j["step"];
   }
   EXPECT_EQ(records, 8);
+
+  // The op table of the steady-state steps: a row per (op, shape), largest first, with products' rates.
+  std::ifstream report(path("profile") + "/profile.tsv");
+  std::string header;
+  ASSERT_TRUE(std::getline(report, header));
+  EXPECT_EQ(header, "op\tshape\tkind\tcalls_per_step\tms_per_step\tshare\ttflops");
+  double previous_ms = 1e30, share = 0;
+  bool saw_forward_product = false;
+  for (std::string line; std::getline(report, line);) {
+    std::vector<std::string> f;
+    for (size_t at = 0;; ++at) {
+      const size_t tab = line.find('\t', at);
+      f.push_back(line.substr(at, tab - at));
+      if (tab == std::string::npos) break;
+      at = tab;
+    }
+    ASSERT_EQ(f.size(), 7u) << line;
+    const double ms = std::stod(f[4]);
+    EXPECT_LE(ms, previous_ms) << line;
+    previous_ms = ms;
+    share += std::stod(f[5]);
+    if (f[0] == "linear_forward") {
+      saw_forward_product = true;
+      EXPECT_EQ(f[2], "gemm");
+      EXPECT_GT(std::stod(f[6]), 0) << line;
+    }
+  }
+  EXPECT_TRUE(saw_forward_product);
+  EXPECT_GT(share, 0.5);
+  EXPECT_LE(share, 1.0 + 1e-6);
 }
 
 TEST_F(Trainer, ResumedRunIsBitwiseIdentical) {

@@ -1,8 +1,9 @@
 // A model's stack of residual blocks, run in order, with per-block activation recompute and a backward pass
 // that frees each block's temporaries as soon as the block is done.
 //
-// Block must offer: Tensor forward(Arena&, const Tensor& h, const SeqLayout&); Tensor backward(Arena&, const
-// Tensor& dh); void collect(nn::ParameterList&).
+// Block must offer: Tensor forward(Arena&, const Tensor& h, const SeqLayout&); void backward(Arena&, const
+// Tensor& dh, const Tensor& out) writing the gradient at its input to `out`; void
+// collect(nn::ParameterList&).
 #pragma once
 
 #include "strand/core/arena.h"
@@ -51,16 +52,15 @@ class BlockStack {
   Tensor backward(Arena& arena, const Tensor& dh_out) {
     // The gradient between blocks alternates between two buffers, so each block's backward temporaries (and
     // a recomputed block's activations) are released as soon as the block is done: the backward needs one
-    // block's worth of scratch, not all of them.
+    // block's worth of scratch, not all of them. The last block reads dh_out where it is.
     const std::array<Tensor, 2> carry = {Tensor::from_arena(arena, dh_out.shape(), dh_out.dtype()),
                                          Tensor::from_arena(arena, dh_out.shape(), dh_out.dtype())};
-    copy(carry[0], dh_out);
-    Tensor dh = carry[0];
+    Tensor dh = dh_out;
     for (size_t i = blocks_.size(); i-- > 0;) {
       const Arena::Mark mark = arena.mark();
       if (recomputed(i)) blocks_[i]->forward(arena, inputs_[i], layout_);
       const Tensor& next = carry[(blocks_.size() - i) % 2];
-      copy(next, blocks_[i]->backward(arena, dh));
+      blocks_[i]->backward(arena, dh, next);
       arena.release(mark);
       dh = next;
     }

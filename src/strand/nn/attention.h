@@ -1,10 +1,14 @@
 // Multi-head self-attention module with grouped-query heads and optional rotary embedding:
 //   q, k, v = x Wq^T, x Wk^T, x Wv^T (+ biases);  q, k rotated by position;  o = sdpa(q, k, v) Wo^T (+ bias).
+// q, k and v come from one fused product ([T, (H + 2 Hkv) D], token rows holding q, then k, then v), which
+// the rotation and the attention read in place as row-strided slices; the backward fills one such buffer of
+// their gradients and runs one product back to dx.
 // Parameter names follow transformers: <prefix>.{q,k,v,o}_proj.{weight,bias} (Llama) unless the config names
 // the projections otherwise.
 #pragma once
 
 #include "strand/core/arena.h"
+#include "strand/nn/fused_linear.h"
 #include "strand/nn/linear.h"
 #include "strand/ops/attention.h"
 #include "strand/ops/packed.h"
@@ -49,12 +53,15 @@ class Attention {
 
  private:
   AttentionOptions options() const;  // of the layout of the last forward
+  // [T, (H + 2 Hkv) D] viewed as [T, H + 2 Hkv, D]: the query, key and value heads of each token.
+  Tensor heads_of(const Tensor& qkv) const;
 
   AttentionConfig config_;
-  Linear q_proj_, k_proj_, v_proj_, o_proj_;
+  FusedLinear qkv_proj_;
+  Linear o_proj_;
   std::vector<double> inv_freq_;
   SeqLayout layout_;
-  Tensor q_, k_, v_, out_, lse_;  // q and k after rotation
+  Tensor qkv_, out_, lse_;  // q and k after rotation
 };
 
 }  // namespace strand::nn

@@ -8,23 +8,17 @@ GeluMLP::GeluMLP(const std::string& in_name, const std::string& out_name, int64_
                  const Placement& placement)
     : in_(in_name, hidden, ffn, true, placement), out_(out_name, ffn, hidden, true, placement) {}
 
-// gelu(in(x)) is not kept: the backward recomputes it from the pre-activation (one elementwise pass), which
-// saves a [T, ffn] activation per block.
+// gelu(in(x)) is kept for the output projection's weight gradient: recomputing it would cost a [T, ffn]
+// read and write per block for the memory a [T, ffn] activation takes (block recompute, when memory is short,
+// drops it with the rest of the block).
 Tensor GeluMLP::forward(Arena& arena, const Tensor& x, const Tensor& residual) {
   pre_activation_ = in_.forward(arena, x);
-  const Tensor y = Tensor::from_arena(arena, {x.size(0), x.size(1)}, x.dtype());
-  const Arena::Mark mark = arena.mark();
   const Tensor act = Tensor::from_arena(arena, pre_activation_.shape(), pre_activation_.dtype());
   gelu_forward(act, pre_activation_);
-  out_.forward(arena, act, residual, y);
-  arena.release(mark);
-  return y;
+  return out_.forward(arena, act, residual);
 }
 
 Tensor GeluMLP::backward(Arena& arena, const Tensor& dy) {
-  const Tensor act = Tensor::from_arena(arena, pre_activation_.shape(), pre_activation_.dtype());
-  gelu_forward(act, pre_activation_);
-  out_.rebind_input(act);
   const Tensor dact = out_.backward(arena, dy);
   const Tensor dpre = Tensor::from_arena(arena, pre_activation_.shape(), pre_activation_.dtype());
   gelu_backward(dpre, dact, pre_activation_);

@@ -15,7 +15,9 @@ class LayerNorm {
   Tensor forward(Arena& arena, const Tensor& x);
   // dy -> dx, plus dresidual when given (the gradient reaching x through a skip connection, summed in by the
   // same pass); accumulates the weight and bias gradients.
-  Tensor backward(Arena& arena, const Tensor& dy, const Tensor& dresidual = Tensor());
+  // `out`, when given, receives dx instead of a new arena tensor.
+  Tensor backward(Arena& arena, const Tensor& dy, const Tensor& dresidual = Tensor(),
+                  const Tensor& out = Tensor());
   // Points the backward at a recomputed copy of the forward's input.
   void rebind_input(const Tensor& x) { input_ = x; }
   void collect(ParameterList& out);

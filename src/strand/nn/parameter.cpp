@@ -22,6 +22,18 @@ Parameter::Parameter(std::string parameter_name, const Shape& shape, const Place
   if (placement.has_compute_copy()) compute = Tensor::empty(shape, placement.compute, placement.device);
 }
 
+Parameter::Parameter(std::string parameter_name, Tensor value_view, Tensor grad_view, Tensor compute_view,
+                     bool weight_decay)
+    : name(std::move(parameter_name)),
+      value(std::move(value_view)),
+      grad(std::move(grad_view)),
+      compute(std::move(compute_view)),
+      decay(weight_decay) {
+  STRAND_CHECK(value.shape() == grad.shape() && (!compute.defined() || compute.shape() == value.shape()),
+               "parameter {}: value {}, grad {} and compute copy {} differ in shape", name, value.str(),
+               grad.str(), compute.defined() ? compute.str() : "(none)");
+}
+
 void assign(Parameter& p, const Tensor& src) {
   STRAND_CHECK(src.shape() == p.value.shape(), "parameter {}: cannot assign {} to shape {}", p.name,
                src.str(), p.value.shape().str());

@@ -33,6 +33,10 @@ struct Parameter {
 
   // Allocates value, a zeroed grad and (if the placement has one) the compute copy.
   Parameter(std::string parameter_name, const Shape& shape, const Placement& placement, bool weight_decay);
+  // A parameter over storage shared with others: value, grad and compute (undefined if none) are views, e.g.
+  // one projection's rows of a fused weight that a single product reads and accumulates into.
+  Parameter(std::string parameter_name, Tensor value_view, Tensor grad_view, Tensor compute_view,
+            bool weight_decay);
 
   // The tensor forward and backward passes read.
   const Tensor& weight() const { return compute.defined() ? compute : value; }

@@ -18,8 +18,8 @@ Tensor RMSNorm::forward(Arena& arena, const Tensor& x) {
   return y;
 }
 
-Tensor RMSNorm::backward(Arena& arena, const Tensor& dy, const Tensor& dresidual) {
-  Tensor dx = Tensor::from_arena(arena, input_.shape(), input_.dtype());
+Tensor RMSNorm::backward(Arena& arena, const Tensor& dy, const Tensor& dresidual, const Tensor& out) {
+  const Tensor dx = out.defined() ? out : Tensor::from_arena(arena, input_.shape(), input_.dtype());
   rmsnorm_backward(dx, weight_.grad, dy, input_, weight_.weight(), rstd_, dresidual);
   return dx;
 }

@@ -13,7 +13,9 @@ class RMSNorm {
   Tensor forward(Arena& arena, const Tensor& x);
   // dy -> dx, plus dresidual when given (the gradient reaching x through a skip connection, summed in by the
   // same pass).
-  Tensor backward(Arena& arena, const Tensor& dy, const Tensor& dresidual = Tensor());
+  // `out`, when given, receives dx instead of a new arena tensor.
+  Tensor backward(Arena& arena, const Tensor& dy, const Tensor& dresidual = Tensor(),
+                  const Tensor& out = Tensor());
   void collect(ParameterList& out) { out.push_back(&weight_); }
 
  private:

@@ -21,7 +21,7 @@ void check_same(const Tensor& a, const char* name, const Tensor& ref) {
 void swiglu_forward(const Tensor& out, const Tensor& gate, const Tensor& up) {
   const char* op = "swiglu_forward";
   const Device device = ops_detail::common_device(op, {{"out", out}, {"gate", gate}, {"up", up}});
-  const WorkScope scope(WorkKind::elementwise, device);
+  const WorkScope scope(WorkKind::elementwise, device, op, shape_of(gate));
   ops_detail::check_act(gate, "gate", {-1, -1});
   check_same(up, "up", gate);
   check_same(out, "out", gate);
@@ -42,7 +42,7 @@ void swiglu_backward(const Tensor& dgate, const Tensor& dup, const Tensor& dout,
   const char* op = "swiglu_backward";
   const Device device = ops_detail::common_device(
       op, {{"dgate", dgate}, {"dup", dup}, {"dout", dout}, {"gate", gate}, {"up", up}});
-  const WorkScope scope(WorkKind::elementwise, device);
+  const WorkScope scope(WorkKind::elementwise, device, op, shape_of(gate));
   ops_detail::check_act(gate, "gate", {-1, -1});
   for (auto [t, name] : {std::pair{&up, "up"}, {&dout, "dout"}, {&dgate, "dgate"}, {&dup, "dup"}})
     check_same(*t, name, gate);
@@ -62,7 +62,7 @@ void swiglu_backward(const Tensor& dgate, const Tensor& dup, const Tensor& dout,
 void gelu_forward(const Tensor& out, const Tensor& x) {
   const char* op = "gelu_forward";
   const Device device = ops_detail::common_device(op, {{"out", out}, {"x", x}});
-  const WorkScope scope(WorkKind::elementwise, device);
+  const WorkScope scope(WorkKind::elementwise, device, op, shape_of(x));
   STRAND_CHECK(x.defined() && x.is_contiguous(), "x must be a defined contiguous tensor");
   ops_detail::check_act(x, "x", x.shape());
   check_same(out, "out", x);
@@ -80,7 +80,7 @@ void gelu_forward(const Tensor& out, const Tensor& x) {
 void gelu_backward(const Tensor& dx, const Tensor& dout, const Tensor& x) {
   const char* op = "gelu_backward";
   const Device device = ops_detail::common_device(op, {{"dx", dx}, {"dout", dout}, {"x", x}});
-  const WorkScope scope(WorkKind::elementwise, device);
+  const WorkScope scope(WorkKind::elementwise, device, op, shape_of(x));
   STRAND_CHECK(x.defined() && x.is_contiguous(), "x must be a defined contiguous tensor");
   ops_detail::check_act(x, "x", x.shape());
   check_same(dout, "dout", x);

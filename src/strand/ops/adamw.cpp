@@ -17,7 +17,7 @@ void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& m, const 
                 const AdamWOptions& options, int64_t step) {
   const char* op = "adamw_step";
   const Device device = ops_detail::common_device(op, {{"param", param}, {"grad", grad}, {"m", m}, {"v", v}});
-  const WorkScope scope(WorkKind::optimizer, device);
+  const WorkScope scope(WorkKind::optimizer, device, op, shape_of(param));
   STRAND_CHECK(param.defined() && param.is_contiguous(), "param must be a defined contiguous tensor");
   if (device.type == DeviceType::CPU) {
     check_tensor(param, "param", param.shape());

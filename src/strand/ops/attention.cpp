@@ -20,14 +20,14 @@ struct Dims {
   int64_t tokens = 0, heads = 0, kv_heads = 0, dim = 0;
 };
 
-// q [T, H, D]; k, v [T, Hkv, D], same dtype, H % Hkv == 0; cu_seqlens I32 [n+1].
+// q [T, H, D]; k, v [T, Hkv, D] (each row-strided), same dtype, H % Hkv == 0; cu_seqlens I32 [n+1].
 Dims check_inputs(const char* op, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cu_seqlens,
                   const AttentionOptions& options) {
-  ops_detail::check_act(q, "q", {-1, -1, -1});
+  ops_detail::check_act_rows(q, "q", {-1, -1, -1});
   Dims d{q.size(0), q.size(1), 0, q.size(2)};
-  check_tensor(k, "k", q.dtype(), {d.tokens, -1, d.dim});
+  ops_detail::check_rows(k, "k", q.dtype(), {d.tokens, -1, d.dim});
   d.kv_heads = k.size(1);
-  check_tensor(v, "v", q.dtype(), {d.tokens, d.kv_heads, d.dim});
+  ops_detail::check_rows(v, "v", q.dtype(), {d.tokens, d.kv_heads, d.dim});
   STRAND_CHECK(d.heads > 0 && d.kv_heads > 0 && d.dim > 0,
                "{}: q {} and k {} need positive head counts and head dim", op, q.str(), k.str());
   STRAND_CHECK(d.heads % d.kv_heads == 0,
@@ -72,10 +72,11 @@ cuda::AttentionTensors cuda_tensors(const Tensor& q, const Tensor& k, const Tens
   t.q = q.raw();
   t.k = k.raw();
   t.v = v.raw();
-  t.ld_q = q.size(1) * q.size(2);
-  t.ld_k = t.ld_v = k.size(1) * k.size(2);
+  t.ld_q = q.stride(0);
+  t.ld_k = k.stride(0);
+  t.ld_v = v.stride(0);
   t.out = out.raw();
-  t.ld_out = t.ld_q;
+  t.ld_out = out.size(1) * out.size(2);
   t.lse = lse.data<float>();
   t.cu_seqlens = cu_seqlens.data<int32_t>();
   return t;
@@ -89,7 +90,7 @@ void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, co
   const char* op = "attention_forward";
   const Device device = ops_detail::common_device(
       op, {{"out", out}, {"lse", lse}, {"q", q}, {"k", k}, {"v", v}, {"cu_seqlens", cu_seqlens}});
-  const WorkScope scope(WorkKind::attention, device);
+  const WorkScope scope(WorkKind::attention, device, op, shape_of(q));
   const Dims d = check_inputs(op, q, k, v, cu_seqlens, options);
   check_tensor(out, "out", q.dtype(), {d.tokens, d.heads, d.dim});
   check_tensor(lse, "lse", ops_detail::stat_dtype(q), {d.tokens, d.heads});
@@ -125,16 +126,16 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
                                                        {"out", out},
                                                        {"lse", lse},
                                                        {"cu_seqlens", cu_seqlens}});
-  const WorkScope scope(WorkKind::attention, device);
+  const WorkScope scope(WorkKind::attention, device, op, shape_of(q));
   const Dims d = check_inputs(op, q, k, v, cu_seqlens, options);
   check_tensor(dout, "dout", q.dtype(), {d.tokens, d.heads, d.dim});
   check_tensor(out, "out", q.dtype(), {d.tokens, d.heads, d.dim});
   check_tensor(lse, "lse", ops_detail::stat_dtype(q), {d.tokens, d.heads});
   // An undefined gradient is not wanted and is skipped (on CUDA all three are computed together, so all three
   // must be given).
-  if (dq.defined()) check_tensor(dq, "dq", q.dtype(), {d.tokens, d.heads, d.dim});
-  if (dk.defined()) check_tensor(dk, "dk", q.dtype(), {d.tokens, d.kv_heads, d.dim});
-  if (dv.defined()) check_tensor(dv, "dv", q.dtype(), {d.tokens, d.kv_heads, d.dim});
+  if (dq.defined()) ops_detail::check_rows(dq, "dq", q.dtype(), {d.tokens, d.heads, d.dim});
+  if (dk.defined()) ops_detail::check_rows(dk, "dk", q.dtype(), {d.tokens, d.kv_heads, d.dim});
+  if (dv.defined()) ops_detail::check_rows(dv, "dv", q.dtype(), {d.tokens, d.kv_heads, d.dim});
   if (device.type == DeviceType::CPU) {
     cpu::attention_backward(dq, dk, dv, dout, q, k, v, out, lse, cu_seqlens, options);
     return;
@@ -147,12 +148,13 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
   const cuda::AttentionTensors t = cuda_tensors(q, k, v, out, lse, cu_seqlens);
   cuda::AttentionGrads g;
   g.dout = dout.raw();
-  g.ld_dout = t.ld_q;
+  g.ld_dout = t.ld_out;
   g.dq = dq.raw();
   g.dk = dk.raw();
   g.dv = dv.raw();
-  g.ld_dq = t.ld_q;
-  g.ld_dk = g.ld_dv = t.ld_k;
+  g.ld_dq = dq.stride(0);
+  g.ld_dk = dk.stride(0);
+  g.ld_dv = dv.stride(0);
   if (use_cudnn(q.dtype(), shape)) {
     cuda::cudnn_attention_backward(q.dtype(), shape, t, g, cuda::stream());
   } else {

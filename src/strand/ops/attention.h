@@ -18,11 +18,13 @@ struct AttentionOptions {
                            // host cannot read without a synchronisation), ignored on the CPU
 };
 
-// out, q [T, H, D]; k, v [T, Hkv, D] with H % Hkv == 0; cu_seqlens [n+1] I32.
+// out, q [T, H, D]; k, v [T, Hkv, D] with H % Hkv == 0; cu_seqlens [n+1] I32. q, k and v may be row-strided
+// (their rows spaced apart, as slices of one fused q/k/v projection output); out and lse are contiguous.
 void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k,
                        const Tensor& v, const Tensor& cu_seqlens, const AttentionOptions& options);
 
-// dq [T, H, D], dk, dv [T, Hkv, D], all assigned.
+// dq [T, H, D], dk, dv [T, Hkv, D], all assigned, and row-strided like q, k, v may be (so they can fill one
+// fused gradient buffer); dout contiguous.
 void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout,
                         const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                         const Tensor& lse, const Tensor& cu_seqlens, const AttentionOptions& options);

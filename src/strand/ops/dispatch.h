@@ -40,6 +40,13 @@ Device common_device(const char* op, std::initializer_list<Arg> args);
 // dtype the device computes in (CPU: F32 or F64; CUDA: F32 or BF16).
 void check_act(const Tensor& t, const char* name, const Shape& shape);
 
+// The same for an activation whose rows may lie apart: a [T, ...] slice of a wider tensor, as q, k and v are
+// column slices of one fused projection's output. Every dimension after the first is contiguous and the
+// first strides by at least a row. Returns that row stride in elements.
+int64_t check_act_rows(const Tensor& t, const char* name, const Shape& shape);
+// check_act_rows with the dtype given (the other operands of an op whose first fixed it).
+int64_t check_rows(const Tensor& t, const char* name, DType dtype, const Shape& shape);
+
 // The dtype of statistics and parameter gradients that go with activations `act`: act itself on the CPU,
 // F32 on CUDA.
 DType stat_dtype(const Tensor& act);

@@ -16,7 +16,7 @@ namespace strand {
 void add_inplace(const Tensor& dst, const Tensor& src) {
   const char* op = "add_inplace";
   const Device device = ops_detail::common_device(op, {{"dst", dst}, {"src", src}});
-  const WorkScope scope(WorkKind::elementwise, device);
+  const WorkScope scope(WorkKind::elementwise, device, op, shape_of(dst));
   STRAND_CHECK(dst.defined() && dst.is_contiguous(), "dst must be a defined contiguous tensor");
   ops_detail::check_act(dst, "dst", dst.shape());
   check_tensor(src, "src", dst.dtype(), dst.shape());
@@ -34,7 +34,7 @@ void add_inplace(const Tensor& dst, const Tensor& src) {
 void convert(const Tensor& dst, const Tensor& src) {
   const char* op = "convert";
   const Device device = ops_detail::common_device(op, {{"dst", dst}, {"src", src}});
-  const WorkScope scope(WorkKind::elementwise, device);
+  const WorkScope scope(WorkKind::elementwise, device, op, shape_of(dst));
   STRAND_CHECK(dst.defined() && src.defined() && dst.is_contiguous() && src.is_contiguous(),
                "{}: dst and src must be defined and contiguous", op);
   STRAND_CHECK(dst.shape() == src.shape(), "{}: dst {} and src {} differ in shape", op, dst.str(), src.str());
@@ -53,7 +53,7 @@ void convert(const Tensor& dst, const Tensor& src) {
 
 void zero(const Tensor& t) {
   STRAND_CHECK(t.defined() && t.is_contiguous(), "zero: the tensor must be defined and contiguous");
-  const WorkScope scope(WorkKind::elementwise, t.device());
+  const WorkScope scope(WorkKind::elementwise, t.device(), "zero", shape_of(t));
   if (t.is_cpu()) {
     std::memset(t.raw(), 0, t.nbytes());
     return;
@@ -68,17 +68,30 @@ void zero(const Tensor& t) {
 void copy(const Tensor& dst, const Tensor& src) {
   const char* op = "copy";
   const Device device = ops_detail::common_device(op, {{"dst", dst}, {"src", src}});
-  const WorkScope scope(WorkKind::elementwise, device);
-  STRAND_CHECK(dst.defined() && dst.is_contiguous(), "{}: dst must be defined and contiguous", op);
-  check_tensor(src, "src", dst.dtype(), dst.shape());
+  const WorkScope scope(WorkKind::elementwise, device, op, shape_of(dst));
+  STRAND_CHECK(dst.defined() && dst.rank() >= 1, "{}: dst must be defined and have a first dimension", op);
+  const int64_t ld_dst = ops_detail::check_rows(dst, "dst", dst.dtype(), dst.shape());
+  const int64_t ld_src = ops_detail::check_rows(src, "src", dst.dtype(), dst.shape());
+  int64_t rows = dst.size(0);
+  if (rows == 0) return;
+  const auto element = static_cast<int64_t>(dtype_size(dst.dtype()));
+  int64_t row_bytes = dst.numel() / rows * element;
+  int64_t src_pitch = ld_src * element, dst_pitch = ld_dst * element;
+  if (dst.is_contiguous() && src.is_contiguous()) {  // one block, however narrow its rows
+    row_bytes = src_pitch = dst_pitch = static_cast<int64_t>(dst.nbytes());
+    rows = 1;
+  }
   if (device.type == DeviceType::CPU) {
-    std::memcpy(dst.raw(), src.raw(), dst.nbytes());
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(static_cast<char*>(dst.raw()) + r * dst_pitch,
+                  static_cast<const char*>(src.raw()) + r * src_pitch, static_cast<size_t>(row_bytes));
     return;
   }
 #if defined(STRAND_WITH_CUDA)
-  cuda::check_cuda(
-      cudaMemcpyAsync(dst.raw(), src.raw(), dst.nbytes(), cudaMemcpyDeviceToDevice, cuda::stream()),
-      "cudaMemcpyAsync");
+  cuda::check_cuda(cudaMemcpy2DAsync(dst.raw(), static_cast<size_t>(dst_pitch), src.raw(),
+                                     static_cast<size_t>(src_pitch), static_cast<size_t>(row_bytes),
+                                     static_cast<size_t>(rows), cudaMemcpyDeviceToDevice, cuda::stream()),
+                   "cudaMemcpy2DAsync");
 #else
   ops_detail::no_cuda(op);
 #endif

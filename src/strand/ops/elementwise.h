@@ -15,7 +15,8 @@ void convert(const Tensor& dst, const Tensor& src);
 // t = 0, on any device, without a host round trip.
 void zero(const Tensor& t);
 
-// dst = src (same shape, dtype and device; contiguous), without a host round trip.
+// dst = src (same shape, dtype and device), without a host round trip. Either may be row-strided (rows
+// spaced apart, as in a slice of a fused projection's output), so slices are copied without a gather.
 void copy(const Tensor& dst, const Tensor& src);
 
 }  // namespace strand

@@ -16,7 +16,7 @@ namespace strand {
 void embedding_forward(const Tensor& y, const Tensor& tokens, const Tensor& table) {
   const char* op = "embedding_forward";
   const Device device = ops_detail::common_device(op, {{"y", y}, {"tokens", tokens}, {"table", table}});
-  const WorkScope scope(WorkKind::elementwise, device);
+  const WorkScope scope(WorkKind::elementwise, device, op, shape_of(tokens));
   ops_detail::check_act(table, "table", {-1, -1});
   check_tensor(tokens, "tokens", DType::I32, {-1});
   check_tensor(y, "y", table.dtype(), {tokens.numel(), table.size(1)});
@@ -35,7 +35,7 @@ void embedding_forward(const Tensor& y, const Tensor& tokens, const Tensor& tabl
 void embedding_backward(const Tensor& dtable, const Tensor& dy, const Tensor& tokens, int64_t padding_idx) {
   const char* op = "embedding_backward";
   const Device device = ops_detail::common_device(op, {{"dtable", dtable}, {"dy", dy}, {"tokens", tokens}});
-  const WorkScope scope(WorkKind::elementwise, device);
+  const WorkScope scope(WorkKind::elementwise, device, op, shape_of(dy));
   check_tensor(tokens, "tokens", DType::I32, {-1});
   ops_detail::check_act(dy, "dy", {tokens.numel(), -1});
   check_tensor(dtable, "dtable", ops_detail::stat_dtype(dy), {-1, dy.size(1)});

@@ -37,7 +37,7 @@ void cross_entropy_forward(const Tensor& losses, const Tensor& lse, const Tensor
                                                        {"logits", logits},
                                                        {"labels", labels},
                                                        {"weights", weights}});
-  const WorkScope scope(WorkKind::elementwise, device);
+  const WorkScope scope(WorkKind::elementwise, device, op, shape_of(logits));
   check_inputs(op, logits, labels, weights);
   check_tensor(losses, "losses", ops_detail::stat_dtype(logits), {logits.size(0)});
   check_tensor(lse, "lse", ops_detail::stat_dtype(logits), {logits.size(0)});
@@ -77,7 +77,7 @@ void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const T
   const char* op = "cross_entropy_backward";
   const Device device = ops_detail::common_device(
       op, {{"dlogits", dlogits}, {"logits", logits}, {"labels", labels}, {"weights", weights}, {"lse", lse}});
-  const WorkScope scope(WorkKind::elementwise, device);
+  const WorkScope scope(WorkKind::elementwise, device, op, shape_of(logits));
   check_inputs(op, logits, labels, weights);
   check_tensor(dlogits, "dlogits", logits.dtype(), logits.shape());
   check_tensor(lse, "lse", ops_detail::stat_dtype(logits), {logits.size(0)});

@@ -14,7 +14,7 @@ namespace strand {
 void rmsnorm_forward(const Tensor& y, const Tensor& rstd, const Tensor& x, const Tensor& w, double eps) {
   const char* op = "rmsnorm_forward";
   const Device device = ops_detail::common_device(op, {{"y", y}, {"rstd", rstd}, {"x", x}, {"w", w}});
-  const WorkScope scope(WorkKind::elementwise, device);
+  const WorkScope scope(WorkKind::elementwise, device, op, shape_of(x));
   ops_detail::check_act(x, "x", {-1, -1});
   const int64_t rows = x.size(0), cols = x.size(1);
   check_tensor(w, "w", x.dtype(), {cols});
@@ -37,7 +37,7 @@ void rmsnorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, cons
   const char* op = "rmsnorm_backward";
   const Device device = ops_detail::common_device(
       op, {{"dx", dx}, {"dw", dw}, {"dy", dy}, {"x", x}, {"w", w}, {"rstd", rstd}, {"dresidual", dresidual}});
-  const WorkScope scope(WorkKind::elementwise, device);
+  const WorkScope scope(WorkKind::elementwise, device, op, shape_of(x));
   ops_detail::check_act(x, "x", {-1, -1});
   const int64_t rows = x.size(0), cols = x.size(1);
   check_tensor(w, "w", x.dtype(), {cols});
@@ -69,7 +69,7 @@ void layernorm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, 
   const char* op = "layernorm_forward";
   const Device device =
       ops_detail::common_device(op, {{"y", y}, {"mean", mean}, {"rstd", rstd}, {"x", x}, {"w", w}, {"b", b}});
-  const WorkScope scope(WorkKind::elementwise, device);
+  const WorkScope scope(WorkKind::elementwise, device, op, shape_of(x));
   ops_detail::check_act(x, "x", {-1, -1});
   const int64_t rows = x.size(0), cols = x.size(1);
   check_tensor(w, "w", x.dtype(), {cols});
@@ -102,7 +102,7 @@ void layernorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, co
                                                        {"mean", mean},
                                                        {"rstd", rstd},
                                                        {"dresidual", dresidual}});
-  const WorkScope scope(WorkKind::elementwise, device);
+  const WorkScope scope(WorkKind::elementwise, device, op, shape_of(x));
   ops_detail::check_act(x, "x", {-1, -1});
   const int64_t rows = x.size(0), cols = x.size(1);
   check_tensor(w, "w", x.dtype(), {cols});

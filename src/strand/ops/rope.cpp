@@ -57,16 +57,16 @@ void rope_apply(const char* op, const Tensor& out, const char* out_name, const T
                 const Tensor& positions, const std::vector<double>& inv_freq, double sign) {
   const Device device =
       ops_detail::common_device(op, {{out_name, out}, {x_name, x}, {"positions", positions}});
-  const WorkScope scope(WorkKind::elementwise, device);
-  ops_detail::check_act(x, x_name, {-1, -1, -1});
+  const WorkScope scope(WorkKind::elementwise, device, op, shape_of(x));
+  const int64_t ld_x = ops_detail::check_act_rows(x, x_name, {-1, -1, -1});
   const int64_t tokens = x.size(0), heads = x.size(1), dim = x.size(2);
-  check_tensor(out, out_name, x.dtype(), {tokens, heads, dim});
+  const int64_t ld_out = ops_detail::check_rows(out, out_name, x.dtype(), {tokens, heads, dim});
   check_tensor(positions, "positions", DType::I32, {tokens});
   STRAND_CHECK(static_cast<int64_t>(inv_freq.size()) * 2 == dim,
                "{}: inv_freq has {} entries, but head dim {} needs {} (rotary_dim must equal the head dim)",
                op, inv_freq.size(), dim, dim / 2);
   if (device.type == DeviceType::CPU) {
-    cpu::rope_apply(out, x, positions, inv_freq, sign);
+    cpu::rope_apply(out, ld_out, x, ld_x, positions, inv_freq, sign);
     return;
   }
 #if defined(STRAND_WITH_CUDA)
@@ -75,8 +75,8 @@ void rope_apply(const char* op, const Tensor& out, const char* out_name, const T
   cuda::RopeFrequencies freqs;
   freqs.pairs = static_cast<int>(dim / 2);
   std::copy(inv_freq.begin(), inv_freq.end(), freqs.inv_freq);
-  cuda::rope_apply(x.dtype(), out.raw(), heads * dim, x.raw(), heads * dim, positions.data<int32_t>(), tokens,
-                   heads, dim, freqs, sign < 0, cuda::stream());
+  cuda::rope_apply(x.dtype(), out.raw(), ld_out, x.raw(), ld_x, positions.data<int32_t>(), tokens, heads, dim,
+                   freqs, sign < 0, cuda::stream());
 #else
   ops_detail::no_cuda(op);
 #endif

@@ -29,7 +29,8 @@ struct RopeOptions {
 //   otherwise                   -> (1 - s) f / factor + s f,  s = (orig / w - low) / (high - low)
 std::vector<double> rope_inv_freq(const RopeOptions& options);
 
-// out, x [T, H, D]; positions [T] I32. out may alias x (in place).
+// out, x [T, H, D], each row-strided or contiguous (q and k may be rotated together as one slice of a fused
+// q/k/v projection output); positions [T] I32. out may alias x (in place).
 void rope_forward(const Tensor& out, const Tensor& x, const Tensor& positions,
                   const std::vector<double>& inv_freq);
 // dx = rotation of dy by the negative angle (the transpose of the forward rotation). dx may alias dy.

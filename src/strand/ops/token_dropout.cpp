@@ -18,7 +18,7 @@ void token_dropout_scales(const Tensor& scales, const Tensor& tokens, const Tens
   const char* op = "token_dropout_scales";
   const Device device =
       ops_detail::common_device(op, {{"scales", scales}, {"tokens", tokens}, {"cu_seqlens", cu_seqlens}});
-  const WorkScope scope(WorkKind::elementwise, device);
+  const WorkScope scope(WorkKind::elementwise, device, op, shape_of(tokens));
   check_tensor(tokens, "tokens", DType::I32, {-1});
   const int64_t n_tokens = tokens.numel();
   if (device.type == DeviceType::CPU) {
@@ -46,7 +46,7 @@ void token_dropout_scales(const Tensor& scales, const Tensor& tokens, const Tens
 void scale_rows(const Tensor& y, const Tensor& x, const Tensor& scales) {
   const char* op = "scale_rows";
   const Device device = ops_detail::common_device(op, {{"y", y}, {"x", x}, {"scales", scales}});
-  const WorkScope scope(WorkKind::elementwise, device);
+  const WorkScope scope(WorkKind::elementwise, device, op, shape_of(x));
   ops_detail::check_act(x, "x", {-1, -1});
   check_tensor(y, "y", x.dtype(), x.shape());
   check_tensor(scales, "scales", ops_detail::stat_dtype(x), {x.size(0)});

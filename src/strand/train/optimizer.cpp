@@ -64,7 +64,7 @@ double AdamW::weight_decay_of(const nn::Parameter& p) const {
 
 void AdamW::step(double lr, int64_t step) {
   if (params_.empty()) return;
-  const WorkScope scope(WorkKind::optimizer, params_.front()->value.device());
+  const WorkScope scope(WorkKind::optimizer, params_.front()->value.device(), "adamw");
   AdamWOptions o;
   o.lr = lr;
   o.beta1 = settings_.beta1;
@@ -97,6 +97,18 @@ void AdamW::step(double lr, int64_t step) {
   gpu_->plan->adamw(static_cast<float>(lr), static_cast<float>(o.beta1), static_cast<float>(o.beta2),
                     static_cast<float>(o.eps), static_cast<float>(1.0 - std::pow(o.beta1, s)),
                     static_cast<float>(1.0 - std::pow(o.beta2, s)), norm + 1, cuda::stream());
+#endif
+}
+
+void AdamW::zero_grads() {
+  if (params_.empty()) return;
+  const WorkScope scope(WorkKind::optimizer, params_.front()->value.device(), "zero_grads");
+  if (gpu_ == nullptr) {
+    nn::zero_grads(params_);
+    return;
+  }
+#if defined(STRAND_WITH_CUDA)
+  gpu_->plan->zero_grads(cuda::stream());
 #endif
 }
 

@@ -29,6 +29,9 @@ class AdamW {
   // Clips the gradients to settings.clip_grad by their global norm, then updates every parameter (step counts
   // from 1) and its compute copy.
   void step(double lr, int64_t step);
+  // Sets every gradient to zero before a step's backward passes accumulate into them (one launch on CUDA,
+  // where one launch per tensor would leave the GPU waiting on the host).
+  void zero_grads();
   // The global gradient norm before clipping, of the last step (synchronises on CUDA).
   double last_grad_norm() const;
 

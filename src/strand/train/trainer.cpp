@@ -4,6 +4,7 @@
 #include "strand/core/philox.h"
 #include "strand/data/document_sources.h"
 #include "strand/data/lm_batcher.h"
+#include "strand/io/atomic_file.h"
 #include "strand/io/checkpoint_dir.h"
 #include "strand/io/hf_checkpoint.h"
 #include "strand/ops/elementwise.h"
@@ -12,6 +13,7 @@
 #include "strand/train/checkpoint.h"
 #include "strand/train/metrics.h"
 #include "strand/train/optimizer.h"
+#include "strand/train/work_report.h"
 
 #include <fmt/format.h>
 #include <omp.h>
@@ -324,6 +326,9 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
   int64_t window_steps = 0;
   const WorkProfiling profiling(c.train.profile);
   std::array<double, kWorkKinds> window_work_ms{};
+  WorkTimes profiled;  // every step but the first (which builds GEMM plans and sizes the arena)
+  int64_t profiled_steps = 0;
+  double profiled_seconds = 0;
   result.final_val_loss = NAN;
   result.val_unigram_entropy = unigram_entropy(val_batches);
 
@@ -358,7 +363,7 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
         if (l[t] != kIgnoreIndex)
           weight_sum += b.loss_weights.defined() ? b.loss_weights.data<float>()[t] : 1.0;
     }
-    nn::zero_grads(params);
+    optimizer.zero_grads();
     zero(step_sums);
     double step_tokens = 0;
     for (const LMBatch& b : micro) {
@@ -390,8 +395,13 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
     window_flops += model_flops(model, micro);
     ++window_steps;
     if (c.train.profile) {
-      const std::array<double, kWorkKinds> ms = take_work_times();
-      for (size_t k = 0; k < kWorkKinds; ++k) window_work_ms[k] += ms[k];
+      const WorkTimes times = take_work_times();
+      for (size_t k = 0; k < kWorkKinds; ++k) window_work_ms[k] += times.by_kind[k];
+      if (step != first_step) {
+        merge_work_times(profiled, times);
+        ++profiled_steps;
+        profiled_seconds += dt;
+      }
     }
     result.final_train_loss = loss;
 
@@ -425,6 +435,12 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
     }
     if (c.train.eval_every > 0 && step % c.train.eval_every == 0 && step != last_step) run_eval(step);
     if (c.checkpoint.save_every > 0 && step % c.checkpoint.save_every == 0 && step != last_step) save(step);
+  }
+  if (profiled_steps > 0) {
+    const std::string path = (fs::path(c.run.dir) / "profile.tsv").string();
+    io::write_file_atomic(path, work_report_tsv(profiled, profiled_steps, profiled_seconds));
+    fmt::print("\nTime per step by op over steps {}-{} (all ops: {})\n{}", first_step + 1, step, path,
+               work_report_table(profiled, profiled_steps, profiled_seconds, 25));
   }
   if (step < c.train.max_steps && g_stop_signal.load() == 0) {
     save(step);

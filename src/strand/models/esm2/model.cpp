@@ -68,9 +68,9 @@ Tensor Esm2Block::forward(Arena& arena, const Tensor& h, const SeqLayout& layout
   return mlp_.forward(arena, mlp_norm_.forward(arena, h1), h1);
 }
 
-Tensor Esm2Block::backward(Arena& arena, const Tensor& dh2) {
+void Esm2Block::backward(Arena& arena, const Tensor& dh2, const Tensor& out) {
   const Tensor dh1 = mlp_norm_.backward(arena, mlp_.backward(arena, dh2), dh2);
-  return attention_norm_.backward(arena, attention_.backward(arena, dh1), dh1);
+  attention_norm_.backward(arena, attention_.backward(arena, dh1), dh1, out);
 }
 
 void Esm2Block::collect(nn::ParameterList& out) {

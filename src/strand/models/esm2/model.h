@@ -25,7 +25,8 @@ class Esm2Block {
  public:
   Esm2Block(const std::string& prefix, const Esm2Config& config, const nn::Placement& placement);
   Tensor forward(Arena& arena, const Tensor& h, const SeqLayout& layout);
-  Tensor backward(Arena& arena, const Tensor& dh);
+  // dh [T, C] at the block's output -> the gradient at its input, written to `out` [T, C].
+  void backward(Arena& arena, const Tensor& dh, const Tensor& out);
   void collect(nn::ParameterList& out);
 
  private:

@@ -54,9 +54,9 @@ Tensor LlamaBlock::forward(Arena& arena, const Tensor& h, const SeqLayout& layou
   return mlp_.forward(arena, post_attention_norm_.forward(arena, h1), h1);
 }
 
-Tensor LlamaBlock::backward(Arena& arena, const Tensor& dh2) {
+void LlamaBlock::backward(Arena& arena, const Tensor& dh2, const Tensor& out) {
   const Tensor dh1 = post_attention_norm_.backward(arena, mlp_.backward(arena, dh2), dh2);
-  return input_norm_.backward(arena, attention_.backward(arena, dh1), dh1);
+  input_norm_.backward(arena, attention_.backward(arena, dh1), dh1, out);
 }
 
 Tensor LlamaBlock::forward_cached(Arena& arena, const Tensor& h, const Tensor& k_cache, const Tensor& v_cache,

@@ -22,7 +22,8 @@ class LlamaBlock {
  public:
   LlamaBlock(const std::string& prefix, const LlamaConfig& config, const nn::Placement& placement);
   Tensor forward(Arena& arena, const Tensor& h, const SeqLayout& layout);
-  Tensor backward(Arena& arena, const Tensor& dh);
+  // dh [T, C] at the block's output -> the gradient at its input, written to `out` [T, C].
+  void backward(Arena& arena, const Tensor& dh, const Tensor& out);
   void collect(nn::ParameterList& out);
   // One sequence's tokens at positions past.. against this layer's cached keys/values [max_len, Hkv, D]
   // (nn::Attention::forward_cached).

@@ -4,7 +4,8 @@
 // group's heads, and their k/v rows), so threads never share an accumulator and the result is the same for
 // any thread count. Within a task, keys are transposed once so every inner loop runs over contiguous memory
 // and vectorises; rows are processed one query at a time, so memory stays O(sequence length) per thread. The
-// backward recomputes P from the saved lse. Arithmetic is in T (the op's dtype).
+// backward recomputes P from the saved lse. Arithmetic is in T (the op's dtype). q, k, v and their gradients
+// may be row-strided (slices of one fused projection); out, dout and lse are contiguous.
 #include "strand/ops/attention.h"
 
 #include "strand/ops/cpu/cpu_ops.h"
@@ -19,12 +20,18 @@ namespace {
 
 struct Dims {
   int64_t tokens = 0, heads = 0, kv_heads = 0, dim = 0;
+  int64_t ld_q = 0, ld_k = 0, ld_v = 0;  // row strides (elements between tokens)
   int64_t group() const { return heads / kv_heads; }
 };
 
-Dims dims_of(const Tensor& q, const Tensor& k) {
-  return {q.size(0), q.size(1), k.size(1), q.size(2)};
+Dims dims_of(const Tensor& q, const Tensor& k, const Tensor& v) {
+  return {q.size(0), q.size(1), k.size(1), q.size(2), q.stride(0), k.stride(0), v.stride(0)};
 }
+
+// Row strides of the gradients (0 for one not wanted).
+struct GradStrides {
+  int64_t dq = 0, dk = 0, dv = 0;
+};
 
 // One (sequence, key-value head) pair: its tokens [t0, t1) and the query heads of its group. Tasks touch
 // disjoint outputs, and each runs its loops in a fixed order, so results do not depend on the thread count.
@@ -83,7 +90,7 @@ void scores_row(T* s, const T* a, const T* bt, int64_t n, int64_t rows, int64_t 
 
 template <typename T>
 void forward_kernel(T* out, T* lse, const T* q, const T* k, const T* v, const Dims& d, const Plan& plan) {
-  const int64_t H = d.heads, Hkv = d.kv_heads, D = d.dim, group = d.group();
+  const int64_t H = d.heads, D = d.dim, group = d.group();
   const std::vector<Task>& tasks = plan.tasks;
   const auto scale = static_cast<T>(plan.scale);
 #pragma omp parallel
@@ -93,13 +100,13 @@ void forward_kernel(T* out, T* lse, const T* q, const T* k, const T* v, const Di
     for (size_t n = 0; n < tasks.size(); ++n) {
       const Task& task = tasks[n];
       const int64_t L = task.t1 - task.t0;
-      gather_transposed(kt, k + (task.t0 * Hkv + task.g) * D, L, Hkv * D, D);
+      gather_transposed(kt, k + task.t0 * d.ld_k + task.g * D, L, d.ld_k, D);
       p.resize(static_cast<size_t>(L));
       for (int64_t h = task.g * group; h < (task.g + 1) * group; ++h) {
         for (int64_t i = 0; i < L; ++i) {
-          const int64_t row = (task.t0 + i) * H + h;
+          const int64_t t = task.t0 + i, row = t * H + h;
           const int64_t visible = plan.causal ? i + 1 : L;
-          scores_row(p.data(), q + row * D, kt.data(), visible, L, D, scale);
+          scores_row(p.data(), q + t * d.ld_q + h * D, kt.data(), visible, L, D, scale);
           const T m = *std::max_element(p.begin(), p.begin() + visible);
           T l = 0;
           for (int64_t j = 0; j < visible; ++j) {
@@ -110,7 +117,7 @@ void forward_kernel(T* out, T* lse, const T* q, const T* k, const T* v, const Di
           std::fill(o, o + D, T(0));
           for (int64_t j = 0; j < visible; ++j) {
             const T pj = p[static_cast<size_t>(j)] / l;
-            const T* vj = v + ((task.t0 + j) * Hkv + task.g) * D;
+            const T* vj = v + (task.t0 + j) * d.ld_v + task.g * D;
             for (int64_t c = 0; c < D; ++c) o[c] += pj * vj[c];
           }
           lse[row] = m + std::log(l);
@@ -122,8 +129,8 @@ void forward_kernel(T* out, T* lse, const T* q, const T* k, const T* v, const Di
 
 template <typename T>
 void backward_kernel(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v, const T* out,
-                     const T* lse, const Dims& d, const Plan& plan) {
-  const int64_t H = d.heads, Hkv = d.kv_heads, D = d.dim, group = d.group();
+                     const T* lse, const Dims& d, const GradStrides& ld, const Plan& plan) {
+  const int64_t H = d.heads, D = d.dim, group = d.group();
   const std::vector<Task>& tasks = plan.tasks;
   const auto scale = static_cast<T>(plan.scale);
   // Per query row: P_ij = exp(S_ij - lse_i), dP_ij = dout_i . v_j, delta_i = dout_i . out_i (= sum_j P_ij
@@ -136,17 +143,17 @@ void backward_kernel(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k,
     for (size_t n = 0; n < tasks.size(); ++n) {
       const Task& task = tasks[n];
       const int64_t L = task.t1 - task.t0;
-      gather_transposed(kt, k + (task.t0 * Hkv + task.g) * D, L, Hkv * D, D);
-      gather_transposed(vt, v + (task.t0 * Hkv + task.g) * D, L, Hkv * D, D);
+      gather_transposed(kt, k + task.t0 * d.ld_k + task.g * D, L, d.ld_k, D);
+      gather_transposed(vt, v + task.t0 * d.ld_v + task.g * D, L, d.ld_v, D);
       p.resize(static_cast<size_t>(L));
       dp.resize(static_cast<size_t>(L));
       dk_acc.assign(static_cast<size_t>(L * D), T(0));
       dv_acc.assign(static_cast<size_t>(L * D), T(0));
       for (int64_t h = task.g * group; h < (task.g + 1) * group; ++h) {
         for (int64_t i = 0; i < L; ++i) {
-          const int64_t row = (task.t0 + i) * H + h;
+          const int64_t t = task.t0 + i, row = t * H + h;
           const int64_t visible = plan.causal ? i + 1 : L;
-          const T* qi = q + row * D;
+          const T* qi = q + t * d.ld_q + h * D;
           const T* doi = dout + row * D;
           scores_row(p.data(), qi, kt.data(), visible, L, D, scale);
           scores_row(dp.data(), doi, vt.data(), visible, L, D, T(1));
@@ -158,11 +165,11 @@ void backward_kernel(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k,
             dp[static_cast<size_t>(j)] = pj * (dp[static_cast<size_t>(j)] - delta);  // now dS
           }
           if (dq != nullptr) {
-            T* dqi = dq + row * D;
+            T* dqi = dq + t * ld.dq + h * D;
             std::fill(dqi, dqi + D, T(0));
             for (int64_t j = 0; j < visible; ++j) {
               const T ds = dp[static_cast<size_t>(j)];
-              const T* kj = k + ((task.t0 + j) * Hkv + task.g) * D;
+              const T* kj = k + (task.t0 + j) * d.ld_k + task.g * D;
               for (int64_t c = 0; c < D; ++c) dqi[c] += ds * kj[c];
             }
             for (int64_t c = 0; c < D; ++c) dqi[c] *= scale;
@@ -179,9 +186,9 @@ void backward_kernel(T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k,
         }
       }
       for (int64_t j = 0; j < L; ++j) {
-        const int64_t kv = (task.t0 + j) * Hkv + task.g;
-        if (dk != nullptr) std::copy_n(dk_acc.data() + j * D, D, dk + kv * D);
-        if (dv != nullptr) std::copy_n(dv_acc.data() + j * D, D, dv + kv * D);
+        const int64_t t = task.t0 + j;
+        if (dk != nullptr) std::copy_n(dk_acc.data() + j * D, D, dk + t * ld.dk + task.g * D);
+        if (dv != nullptr) std::copy_n(dv_acc.data() + j * D, D, dv + t * ld.dv + task.g * D);
       }
     }
   }
@@ -193,7 +200,7 @@ namespace cpu {
 
 void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k,
                        const Tensor& v, const Tensor& cu_seqlens, const AttentionOptions& options) {
-  const Dims d = dims_of(q, k);
+  const Dims d = dims_of(q, k, v);
   const Plan plan = make_plan("attention_forward", cu_seqlens, d, options);
   ops_detail::dispatch_float(q.dtype(), "attention_forward", [&](auto tag) {
     using T = decltype(tag);
@@ -204,13 +211,15 @@ void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, co
 void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dout,
                         const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                         const Tensor& lse, const Tensor& cu_seqlens, const AttentionOptions& options) {
-  const Dims d = dims_of(q, k);
+  const Dims d = dims_of(q, k, v);
+  const GradStrides ld{dq.defined() ? dq.stride(0) : 0, dk.defined() ? dk.stride(0) : 0,
+                       dv.defined() ? dv.stride(0) : 0};
   const Plan plan = make_plan("attention_backward", cu_seqlens, d, options);
   ops_detail::dispatch_float(q.dtype(), "attention_backward", [&](auto tag) {
     using T = decltype(tag);
     backward_kernel<T>(dq.defined() ? dq.data<T>() : nullptr, dk.defined() ? dk.data<T>() : nullptr,
                        dv.defined() ? dv.data<T>() : nullptr, dout.data<T>(), q.data<T>(), k.data<T>(),
-                       v.data<T>(), out.data<T>(), lse.data<T>(), d, plan);
+                       v.data<T>(), out.data<T>(), lse.data<T>(), d, ld, plan);
   });
 }
 

@@ -28,8 +28,9 @@ void token_dropout_scales(const Tensor& scales, const Tensor& tokens, const Tens
                           int32_t mask_id, int32_t pad_id, double mask_ratio_train);
 void scale_rows(const Tensor& y, const Tensor& x, const Tensor& scales);
 
-// Rotates by sign * angle (+1 forward, -1 backward); checks that positions are non-negative.
-void rope_apply(const Tensor& out, const Tensor& x, const Tensor& positions,
+// Rotates by sign * angle (+1 forward, -1 backward); checks that positions are non-negative. ld_out, ld_x:
+// the row strides of out and x.
+void rope_apply(const Tensor& out, int64_t ld_out, const Tensor& x, int64_t ld_x, const Tensor& positions,
                 const std::vector<double>& inv_freq, double sign);
 
 // Both check the contents of cu_seqlens.

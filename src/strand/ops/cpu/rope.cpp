@@ -14,8 +14,8 @@ namespace {
 // out[t, h] = rotation of x[t, h] by sign * positions[t] * inv_freq, pair (i, i + D/2). out may equal x: each
 // pair is read before it is written.
 template <typename T>
-void rotate(T* out, const T* x, const int32_t* positions, const std::vector<double>& inv_freq, int64_t tokens,
-            int64_t heads, int64_t dim, double sign) {
+void rotate(T* out, int64_t ld_out, const T* x, int64_t ld_x, const int32_t* positions,
+            const std::vector<double>& inv_freq, int64_t tokens, int64_t heads, int64_t dim, double sign) {
   const int64_t half = dim / 2;
 #pragma omp parallel
   {
@@ -28,8 +28,8 @@ void rotate(T* out, const T* x, const int32_t* positions, const std::vector<doub
         sin_t[static_cast<size_t>(i)] = static_cast<T>(sign * std::sin(angle));
       }
       for (int64_t h = 0; h < heads; ++h) {
-        const T* xr = x + (t * heads + h) * dim;  // [D]
-        T* yr = out + (t * heads + h) * dim;      // [D]
+        const T* xr = x + t * ld_x + h * dim;  // [D]
+        T* yr = out + t * ld_out + h * dim;    // [D]
         for (int64_t i = 0; i < half; ++i) {
           const T c = cos_t[static_cast<size_t>(i)], s = sin_t[static_cast<size_t>(i)];
           const T a = xr[i], b = xr[i + half];
@@ -45,7 +45,7 @@ void rotate(T* out, const T* x, const int32_t* positions, const std::vector<doub
 
 namespace cpu {
 
-void rope_apply(const Tensor& out, const Tensor& x, const Tensor& positions,
+void rope_apply(const Tensor& out, int64_t ld_out, const Tensor& x, int64_t ld_x, const Tensor& positions,
                 const std::vector<double>& inv_freq, double sign) {
   const int64_t tokens = x.size(0), heads = x.size(1), dim = x.size(2);
   const int32_t* pos = positions.data<int32_t>();
@@ -53,7 +53,7 @@ void rope_apply(const Tensor& out, const Tensor& x, const Tensor& positions,
     STRAND_CHECK(pos[t] >= 0, "rope: positions[{}] = {} is negative", t, pos[t]);
   ops_detail::dispatch_float(x.dtype(), "rope", [&](auto tag) {
     using T = decltype(tag);
-    rotate<T>(out.data<T>(), x.data<T>(), pos, inv_freq, tokens, heads, dim, sign);
+    rotate<T>(out.data<T>(), ld_out, x.data<T>(), ld_x, pos, inv_freq, tokens, heads, dim, sign);
   });
 }
 

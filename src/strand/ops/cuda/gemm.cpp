@@ -113,7 +113,8 @@ void gemm(const Gemm& g, cudaStream_t stream) {
         cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias, sizeof(g.bias)),
         "set BIAS_POINTER");
   void* workspace = scratch(kWorkspaceBytes);
-  check_lt(cublasLtMatmul(cublaslt(), p.desc, &g.alpha, g.b, p.a, g.a, p.b, &g.beta, g.c, p.c, g.c, p.c,
+  const void* c_in = g.c_in != nullptr ? g.c_in : g.c;
+  check_lt(cublasLtMatmul(cublaslt(), p.desc, &g.alpha, g.b, p.a, g.a, p.b, &g.beta, c_in, p.c, g.c, p.c,
                           &p.algo, workspace, kWorkspaceBytes, stream),
            "Matmul");
 }

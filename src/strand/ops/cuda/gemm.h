@@ -5,7 +5,8 @@
 
 namespace strand::cuda {
 
-// Row-major C[m, n] = alpha * op(A) op(B) + beta * C (+ bias[n] broadcast over rows, when non-null).
+// Row-major C[m, n] = alpha * op(A) op(B) + beta * C_in (+ bias[n] broadcast over rows, when non-null), where
+// C_in is `c_in` when set (same layout as C, e.g. a residual added on the way) and C itself otherwise.
 // op(A) is [m, k] (A stored [k, m] if trans_a), op(B) is [k, n] (B stored [n, k] if trans_b); lda, ldb, ldc
 // are row strides in elements. A and B have dtype ab (F32 or BF16); C and bias have dtype c (F32 or BF16; a
 // BF16 product may accumulate into F32 C, as weight gradients do). F32 operands compute in true F32 (no
@@ -21,6 +22,7 @@ struct Gemm {
   int64_t ldc = 0;
   DType ab = DType::BF16;
   DType c_dtype = DType::BF16;
+  const void* c_in = nullptr;
   float alpha = 1, beta = 0;
   const void* bias = nullptr;
 };

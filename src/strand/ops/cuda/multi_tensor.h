@@ -11,7 +11,7 @@ namespace strand::cuda {
 // One parameter as the optimizer sees it. All pointers are device pointers to n contiguous elements.
 struct OptimizerTensor {
   float* param = nullptr;       // fp32 master weights
-  const float* grad = nullptr;  // fp32 gradient
+  float* grad = nullptr;        // fp32 gradient
   float* exp_avg = nullptr;     // AdamW first moment
   float* exp_avg_sq = nullptr;  // AdamW second moment
   void* compute = nullptr;      // the compute copy of param to refresh (dtype compute_dtype), or null
@@ -30,6 +30,9 @@ class MultiTensorPlan {
   // norm_out[0] (F32) = sqrt(sum of grad^2 over every tensor), reduced in F64 in a fixed order
   // (deterministic). clip_scale_out[0] (F32) = max_norm / norm when max_norm > 0 and norm > max_norm, else 1.
   void grad_norm(float* norm_out, float* clip_scale_out, float max_norm, cudaStream_t stream);
+
+  // Every gradient set to zero, in one launch.
+  void zero_grads(cudaStream_t stream);
 
   // One AdamW step (ops/adamw.h) of every tensor with gradients multiplied by grad_scale[0] (device; null:
   // 1), then compute = param rounded to compute_dtype. bias_correction1/2 = 1 - beta^step, computed on the
