@@ -38,8 +38,8 @@ constexpr int kWarpRowsPerBlock = 4;
 // to dy and x.
 constexpr int64_t kPartialElements = int64_t{1} << 21;
 // The final dw reduction: a block covers kFinalCols columns, its threads along y splitting the partial rows.
-constexpr int kFinalCols = 32;
-constexpr int kFinalSlices = 32;
+constexpr int kFinalCols = 8;  // one 32-byte sector of a partial row
+constexpr int kFinalSlices = 128;
 constexpr int kFinalThreads = kFinalCols * kFinalSlices;
 
 template <typename T>
