@@ -17,7 +17,6 @@ namespace strand::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kHeadsInFlight = 4;
 constexpr double kInvPi = 0.318309886183790671537767526745028724;
 
 // Block: x over the token's pair groups (pairs / V of them), y over tokens. freqs stays in the parameter
@@ -45,32 +44,19 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t half = freqs.pairs;
   const T* xr = x + token * ld_x + first_pair;
   T* yr = out + token * ld_out + first_pair;
-  // out may alias x: each pair is read before it is written, by the thread that writes it. kHeadsInFlight
-  // heads are loaded before any is rotated, so a thread has that many loads outstanding.
-  const auto rotate = [&](int64_t first_head, auto heads_now) {
-    constexpr int kHeads = decltype(heads_now)::value;
-    float a[kHeads][V], b[kHeads][V];
+  // out may alias x: each pair is read before it is written, by the thread that writes it.
+  for (int64_t h = 0; h < heads; ++h, xr += head_dim, yr += head_dim) {
+    float a[V], b[V], ra[V], rb[V];
+    load<V>(xr, a);
+    load<V>(xr + half, b);
 #pragma unroll
-    for (int u = 0; u < kHeads; ++u) {
-      load<V>(xr + (first_head + u) * head_dim, a[u]);
-      load<V>(xr + (first_head + u) * head_dim + half, b[u]);
+    for (int k = 0; k < V; ++k) {
+      ra[k] = a[k] * cos_a[k] - b[k] * sin_a[k];
+      rb[k] = b[k] * cos_a[k] + a[k] * sin_a[k];
     }
-#pragma unroll
-    for (int u = 0; u < kHeads; ++u) {
-      float ra[V], rb[V];
-#pragma unroll
-      for (int k = 0; k < V; ++k) {
-        ra[k] = a[u][k] * cos_a[k] - b[u][k] * sin_a[k];
-        rb[k] = b[u][k] * cos_a[k] + a[u][k] * sin_a[k];
-      }
-      store<V>(yr + (first_head + u) * head_dim, ra);
-      store<V>(yr + (first_head + u) * head_dim + half, rb);
-    }
-  };
-  int64_t h = 0;
-  for (; h + kHeadsInFlight <= heads; h += kHeadsInFlight)
-    rotate(h, std::integral_constant<int, kHeadsInFlight>{});
-  for (; h < heads; ++h) rotate(h, std::integral_constant<int, 1>{});
+    store<V>(yr, ra);
+    store<V>(yr + half, rb);
+  }
 }
 
 template <typename T, int V>
