@@ -123,7 +123,8 @@ void TrainConfig::bind(ConfigSchema& s) {
         "the GPU's dense peak for the compute precision, for the logged MFU (989: H100 SXM bf16)");
   s.add(
       "train.profile", &train.profile, false,
-      "log where step time goes (time/{gemm,attention,elementwise,optimizer,other}_ms per step) and end with a "
+      "log where step time goes (time/{gemm,attention,elementwise,optimizer,other}_ms per step) and end with "
+      "a "
       "table of the ops by shape (<run.dir>/profile.tsv): each op is timed by CUDA events on a GPU, the host "
       "clock on the CPU; costs a few microseconds per op");
 
