@@ -69,7 +69,7 @@ void copy(const Tensor& dst, const Tensor& src) {
   const char* op = "copy";
   const Device device = ops_detail::common_device(op, {{"dst", dst}, {"src", src}});
   const WorkScope scope(WorkKind::elementwise, device, op, shape_of(dst));
-  STRAND_CHECK(dst.defined() && dst.rank() >= 1, "{}: dst must be defined and have a first dimension", op);
+  STRAND_CHECK(dst.defined(), "{}: dst is undefined", op);
   const int64_t ld_dst = ops_detail::check_rows(dst, "dst", dst.dtype(), dst.shape());
   const int64_t ld_src = ops_detail::check_rows(src, "src", dst.dtype(), dst.shape());
   int64_t rows = dst.size(0);

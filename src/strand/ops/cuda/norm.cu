@@ -33,13 +33,13 @@ constexpr int kMaxRowThreads = 512;
 constexpr int kMaxElementsPerThread = 16;
 // Rows per block when one warp covers a row.
 constexpr int kWarpRowsPerBlock = 4;
-// Backward workers, each owning one row of dw partial sums: as many as keep the partials at about 2^21
-// elements (8 MiB), so narrow rows get more workers (each a smaller block) and the partials stay small next
+// Backward workers, each owning one row of dw partial sums: as many as keep the partials at about 2^20
+// elements (4 MiB), so narrow rows get more workers (each a smaller block) and the partials stay small next
 // to dy and x.
-constexpr int64_t kPartialElements = int64_t{1} << 21;
+constexpr int64_t kPartialElements = int64_t{1} << 20;
 // The final dw reduction: a block covers kFinalCols columns, its threads along y splitting the partial rows.
-constexpr int kFinalCols = 8;  // one 32-byte sector of a partial row
-constexpr int kFinalSlices = 128;
+constexpr int kFinalCols = 32;
+constexpr int kFinalSlices = 32;
 constexpr int kFinalThreads = kFinalCols * kFinalSlices;
 
 template <typename T>
@@ -312,61 +312,35 @@ __global__ void __launch_bounds__(kMaxRowThreads)
     y[base + c] = from_f32<T>((to_f32(x[base + c]) - mu) * r * to_f32(w[c]) + to_f32(b[c]));
 }
 
-// One row's inputs to the LayerNorm backward, as a thread of the row holds them.
-template <typename T, int kVecs>
-struct LayerNormRow {
-  Vec<T, kVecWidth<T>> dy[kVecs], x[kVecs], dresidual[kVecs];
-  float mean, rstd;
-};
-
 // With xhat = (x - mean) r and h = w dy: dx = r (h - mean(h) - xhat mean(h xhat)) (+ dresidual); worker p
-// adds dy xhat and dy of rows p, p + P, ... into its partial rows of dw and db. A worker loads its next row
-// before reducing the current one, so the row's reduction overlaps the next row's memory latency instead of
-// each row waiting for memory in turn.
+// adds dy xhat and dy of rows p, p + P, ... into its partial rows of dw and db. dy and x stay in registers as
+// T between the reduction and dx.
 template <typename T, int kVecs>
 __global__ void __launch_bounds__(kMaxRowThreads)
     layernorm_backward_vec_kernel(T* dx, float* dw_partials, float* db_partials, const T* dy,
                                   const T* dresidual, const T* x, const T* w, const float* mean,
                                   const float* rstd, int64_t rows, int cols, int64_t num_partials) {
   constexpr int V = kVecWidth<T>;
-  using Row = LayerNormRow<T, kVecs>;
   const int64_t worker = int64_t{blockIdx.x} * blockDim.y + threadIdx.y;
   if (worker >= num_partials) return;  // whole warps, which reduce among themselves only
-  const auto load_row = [&](int64_t row, Row& in) {
-    const int64_t base = row * cols;
-    in.mean = mean[row];
-    in.rstd = rstd[row];
-#pragma unroll
-    for (int i = 0; i < kVecs; ++i) {
-      const int c = vec_column<V>(i);
-      if (c >= cols) continue;
-      in.dy[i] = *reinterpret_cast<const Vec<T, V>*>(dy + base + c);
-      in.x[i] = *reinterpret_cast<const Vec<T, V>*>(x + base + c);
-      if (dx && dresidual) in.dresidual[i] = *reinterpret_cast<const Vec<T, V>*>(dresidual + base + c);
-    }
-  };
-  Vec<T, V> wv[kVecs];
-#pragma unroll
-  for (int i = 0; i < kVecs; ++i) {
-    const int c = vec_column<V>(i);
-    if (dx && c < cols) wv[i] = *reinterpret_cast<const Vec<T, V>*>(w + c);
-  }
   float dw[kVecs][V] = {}, db[kVecs][V] = {};
-  Row cur;
-  if (worker < rows) load_row(worker, cur);
   for (int64_t row = worker; row < rows; row += num_partials) {
-    Row next;
-    const bool has_next = row + num_partials < rows;
-    if (has_next) load_row(row + num_partials, next);
-    const float mu = cur.mean, r = cur.rstd;
+    const int64_t base = row * cols;
+    const float mu = mean[row], r = rstd[row];
+    // dresidual is loaded with dy and x, so a row waits for memory once.
+    Vec<T, V> g[kVecs], xv[kVecs], wv[kVecs], dr[kVecs];
     float sums[2] = {};  // of h and of h xhat
 #pragma unroll
     for (int i = 0; i < kVecs; ++i) {
       const int c = vec_column<V>(i);
       if (c >= cols) continue;
+      g[i] = *reinterpret_cast<const Vec<T, V>*>(dy + base + c);
+      xv[i] = *reinterpret_cast<const Vec<T, V>*>(x + base + c);
+      if (dx) wv[i] = *reinterpret_cast<const Vec<T, V>*>(w + c);
+      if (dx && dresidual) dr[i] = *reinterpret_cast<const Vec<T, V>*>(dresidual + base + c);
 #pragma unroll
       for (int k = 0; k < V; ++k) {
-        const float gk = to_f32(cur.dy[i].e[k]), xhat = (to_f32(cur.x[i].e[k]) - mu) * r;
+        const float gk = to_f32(g[i].e[k]), xhat = (to_f32(xv[i].e[k]) - mu) * r;
         dw[i][k] += gk * xhat;
         db[i][k] += gk;
         if (dx) {
@@ -376,28 +350,25 @@ __global__ void __launch_bounds__(kMaxRowThreads)
         }
       }
     }
-    if (dx) {
-      row_sums(sums);
-      const float mean_h = sums[0] / static_cast<float>(cols), mean_hx = sums[1] / static_cast<float>(cols);
-      const int64_t base = row * cols;
+    if (!dx) continue;
+    row_sums(sums);
+    const float mean_h = sums[0] / static_cast<float>(cols), mean_hx = sums[1] / static_cast<float>(cols);
 #pragma unroll
-      for (int i = 0; i < kVecs; ++i) {
-        const int c = vec_column<V>(i);
-        if (c >= cols) continue;
-        float out[V];
+    for (int i = 0; i < kVecs; ++i) {
+      const int c = vec_column<V>(i);
+      if (c >= cols) continue;
+      float out[V];
 #pragma unroll
-        for (int k = 0; k < V; ++k) {
-          const float xhat = (to_f32(cur.x[i].e[k]) - mu) * r;
-          out[k] = r * (to_f32(wv[i].e[k]) * to_f32(cur.dy[i].e[k]) - mean_h - xhat * mean_hx);
-        }
-        if (dresidual) {
-#pragma unroll
-          for (int k = 0; k < V; ++k) out[k] += to_f32(cur.dresidual[i].e[k]);
-        }
-        store<V>(dx + base + c, out);
+      for (int k = 0; k < V; ++k) {
+        const float xhat = (to_f32(xv[i].e[k]) - mu) * r;
+        out[k] = r * (to_f32(wv[i].e[k]) * to_f32(g[i].e[k]) - mean_h - xhat * mean_hx);
       }
+      if (dresidual) {
+#pragma unroll
+        for (int k = 0; k < V; ++k) out[k] += to_f32(dr[i].e[k]);
+      }
+      store<V>(dx + base + c, out);
     }
-    if (has_next) cur = next;
   }
 #pragma unroll
   for (int i = 0; i < kVecs; ++i) {
