@@ -80,12 +80,12 @@ inline void expect_grad_matches(const char* what, const Tensor& analytic, const 
   EXPECT_GT(largest, 1e-8) << what << ": the gradient is zero, so this check proves nothing";
 }
 
-// Lengths of the packed sequences most tests use: odd, unequal, one of length 1.
 // Same shape, dtype and bits (contiguous tensors).
 inline bool bitwise_equal(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
 }
 
+// Lengths of the packed sequences most tests use: odd, unequal, one of length 1.
 inline std::vector<int64_t> packed_lengths() {
   return {5, 1, 7, 3};
 }

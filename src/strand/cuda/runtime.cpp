@@ -13,12 +13,17 @@ namespace {
 
 struct Runtime {
   cudaStream_t stream = nullptr;
+  cudaStream_t side = nullptr;
+  cudaEvent_t forked = nullptr, joined = nullptr;
   cublasLtHandle_t lt = nullptr;
   void* scratch = nullptr;
   size_t scratch_bytes = 0;
 
   Runtime() {
     check_cuda(cudaStreamCreate(&stream), "cudaStreamCreate");
+    check_cuda(cudaStreamCreate(&side), "cudaStreamCreate");
+    check_cuda(cudaEventCreateWithFlags(&forked, cudaEventDisableTiming), "cudaEventCreate");
+    check_cuda(cudaEventCreateWithFlags(&joined, cudaEventDisableTiming), "cudaEventCreate");
     const cublasStatus_t s = cublasLtCreate(&lt);
     STRAND_CHECK(s == CUBLAS_STATUS_SUCCESS, "cublasLtCreate failed with status {}", static_cast<int>(s));
   }
@@ -33,6 +38,22 @@ Runtime& runtime() {
 
 cudaStream_t stream() {
   return runtime().stream;
+}
+
+cudaStream_t side_stream() {
+  return runtime().side;
+}
+
+void fork_side() {
+  Runtime& r = runtime();
+  check_cuda(cudaEventRecord(r.forked, r.stream), "fork_side");
+  check_cuda(cudaStreamWaitEvent(r.side, r.forked), "fork_side");
+}
+
+void join_side() {
+  Runtime& r = runtime();
+  check_cuda(cudaEventRecord(r.joined, r.side), "join_side");
+  check_cuda(cudaStreamWaitEvent(r.stream, r.joined), "join_side");
 }
 
 cublasLtContext* cublaslt() {

@@ -14,6 +14,12 @@ namespace strand::cuda {
 // The stream all ops run on. It is a blocking stream, so plain cudaMemcpy on the default stream (the core's
 // device_copy) stays ordered with it.
 cudaStream_t stream();
+// A second stream, for work that overlaps the main stream's inside one op. fork_side() makes it wait for
+// everything enqueued on stream() so far; join_side() makes stream() wait for everything enqueued on it, so
+// ops stay ordered as if they had one stream. An op that forks joins before it returns.
+cudaStream_t side_stream();
+void fork_side();
+void join_side();
 // cuBLASLt handle (cublasLtHandle_t).
 cublasLtContext* cublaslt();
 

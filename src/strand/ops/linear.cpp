@@ -75,21 +75,11 @@ void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const
     return;
   }
 #if defined(STRAND_WITH_CUDA)
+  // dw's product has few output tiles and a long reduction, so it leaves much of the GPU idle in its last
+  // wave; it runs on the side stream, overlapping dx's product and the bias sums.
+  const bool overlap = dx.defined();
   cudaStream_t stream = cuda::stream();
-  if (dx.defined()) {  // dx [T, K] = dy [T, N] w [N, K]
-    cuda::Gemm g;
-    g.m = rows;
-    g.n = in;
-    g.k = out;
-    g.a = dy.raw();
-    g.lda = out;
-    g.b = w.raw();
-    g.ldb = in;
-    g.c = dx.raw();
-    g.ldc = in;
-    g.ab = g.c_dtype = x.dtype();
-    cuda::gemm(g, stream);
-  }
+  if (overlap) cuda::fork_side();
   cuda::Gemm g;  // dw [N, K] += dy^T [N, T] x [T, K], accumulated in F32
   g.trans_a = true;
   g.m = out;
@@ -104,8 +94,23 @@ void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const
   g.ab = x.dtype();
   g.c_dtype = DType::F32;
   g.beta = 1;
-  cuda::gemm(g, stream);
+  cuda::gemm(g, overlap ? cuda::side_stream() : stream);
+  if (dx.defined()) {  // dx [T, K] = dy [T, N] w [N, K]
+    cuda::Gemm d;
+    d.m = rows;
+    d.n = in;
+    d.k = out;
+    d.a = dy.raw();
+    d.lda = out;
+    d.b = w.raw();
+    d.ldb = in;
+    d.c = dx.raw();
+    d.ldc = in;
+    d.ab = d.c_dtype = x.dtype();
+    cuda::gemm(d, stream);
+  }
   if (db.defined()) cuda::column_sum_accumulate(x.dtype(), db.data<float>(), dy.raw(), rows, out, stream);
+  if (overlap) cuda::join_side();
 #else
   ops_detail::no_cuda(op);
 #endif

@@ -6,9 +6,10 @@
 // (tensors with equal row strides share one). I32 lengths [b] feed the padding mask, so no query sees a key
 // of another sequence and padding positions are neither read nor written. The causal mask is aligned
 // top-left: within a sequence, key j is visible to query i when j <= i. b and s are rounded up to coarse
-// buckets (the extra sequences are empty) so one plan serves many batches. Grouped-query attention is the
-// matmuls' broadcast of each k/v head over its query heads; the backward sums the group's dk and dv with a
-// reduction.
+// buckets (the extra sequences are empty) so one plan serves many batches. A batch of equal-length sequences
+// that fills its buckets exactly gets a dense plan: the same strides without offsets, lengths or padding
+// mask. Grouped-query attention is the matmuls' broadcast of each k/v head over its query heads; the
+// backward sums the group's dk and dv with a reduction.
 //
 // Statistics. Fused attention writes and reads the log-sum-exp as a padded F32 [b, h, s, 1] tensor; kernels
 // in attention_cudnn_offsets.cu convert it from and to our [tokens, heads] layout.
@@ -498,6 +499,7 @@ struct PlanKey {
   int64_t seqlen;  // padded sequence length (max_seqlen rounded up)
   int64_t heads, kv_heads, dim;
   bool causal;
+  bool ragged;             // false: every sequence fills all seqlen rows (no offsets, lengths or padding)
   RowStrides row_strides;  // 0 for the gradient roles of a forward plan
   auto operator<=>(const PlanKey&) const = default;
 };
@@ -505,7 +507,8 @@ struct PlanKey {
 std::string describe(const PlanKey& key) {
   std::string strides;
   for (const int64_t ld : key.row_strides) strides += fmt::format("{}{}", strides.empty() ? "" : " ", ld);
-  return fmt::format("{} b={} s={} H={} Hkv={} D={} {}, row strides of q k v o dout dq dk dv: {}",
+  return fmt::format("{} {} b={} s={} H={} Hkv={} D={} {}, row strides of q k v o dout dq dk dv: {}",
+                     key.ragged ? "ragged" : "dense",
                      key.direction == Direction::kForward ? "forward" : "backward", key.batch, key.seqlen,
                      key.heads, key.kv_heads, key.dim, key.causal ? "causal" : "non-causal", strides);
 }
@@ -561,6 +564,7 @@ TensorLayout per_row(const PlanKey& key) {
 
 // The ragged offset tensor of each role.
 std::array<const Descriptor*, kRoleCount> ragged_offsets(PlanBuilder& g, const PlanKey& key) {
+  if (!key.ragged) return {};
   const RaggedPlan ragged = ragged_plan(key);
   std::array<const Descriptor*, kMaxRaggedStrides> by_index{};
   for (int i = 0; i < ragged.strides.count; ++i) {
@@ -574,35 +578,46 @@ std::array<const Descriptor*, kRoleCount> ragged_offsets(PlanBuilder& g, const P
   return of_role;
 }
 
+// The per-sequence lengths a ragged plan masks and overrides its matmuls with; null in a dense plan, whose
+// sequences fill every row.
 struct SequenceLengths {
-  const Descriptor& q;
-  const Descriptor& kv;
+  const Descriptor* q = nullptr;
+  const Descriptor* kv = nullptr;
 };
 
 SequenceLengths sequence_lengths(PlanBuilder& g, const PlanKey& key) {
+  if (!key.ragged) return {};
   const TensorLayout lengths{CUDNN_DATA_INT32, {key.batch, 1, 1, 1}, {1, 1, 1, 1}};
-  return {g.tensor("seq_len_q", kUidSeqLenQ, lengths), g.tensor("seq_len_kv", kUidSeqLenKv, lengths)};
+  return {&g.tensor("seq_len_q", kUidSeqLenQ, lengths), &g.tensor("seq_len_kv", kUidSeqLenKv, lengths)};
 }
 
-// Scores outside each sequence's [seq_len_q, seq_len_kv] block become -inf, then (causal) scores of keys
-// after the query: key index > query index, both counted from the sequence start (top-left alignment).
-const Descriptor& mask_scores(PlanBuilder& g, const PlanKey& key, const Descriptor& x,
-                              const SequenceLengths& len) {
+// Scores outside each sequence's [seq_len_q, seq_len_kv] block become -inf.
+const Descriptor& mask_padding(PlanBuilder& g, const PlanKey& key, const Descriptor& x,
+                               const SequenceLengths& len) {
   const TensorLayout values = scores(key, CUDNN_DATA_FLOAT), index = scores(key, CUDNN_DATA_INT32),
                      flag = scores(key, CUDNN_DATA_BOOLEAN);
   const Descriptor& row = g.gen_index("padding: row index", x, 2, CUDNN_DATA_INT32,
                                       g.virtual_tensor("padding: row index", index));
   const Descriptor& col = g.gen_index("padding: column index", x, 3, CUDNN_DATA_INT32,
                                       g.virtual_tensor("padding: column index", index));
-  const Descriptor& row_in = g.binary("padding: row < seq_len_q", CUDNN_POINTWISE_CMP_LT, row, len.q,
+  const Descriptor& row_in = g.binary("padding: row < seq_len_q", CUDNN_POINTWISE_CMP_LT, row, *len.q,
                                       g.virtual_tensor("padding: row < seq_len_q", flag), CUDNN_DATA_BOOLEAN);
   const Descriptor& col_in =
-      g.binary("padding: column < seq_len_kv", CUDNN_POINTWISE_CMP_LT, col, len.kv,
+      g.binary("padding: column < seq_len_kv", CUDNN_POINTWISE_CMP_LT, col, *len.kv,
                g.virtual_tensor("padding: column < seq_len_kv", flag), CUDNN_DATA_BOOLEAN);
   const Descriptor& inside = g.binary("padding: inside", CUDNN_POINTWISE_LOGICAL_AND, row_in, col_in,
                                       g.virtual_tensor("padding: inside", flag), CUDNN_DATA_BOOLEAN);
-  const Descriptor& padded = g.select("padding: mask", x, g.scalar("padding fill", kUidPaddingFill), inside,
-                                      g.virtual_tensor("padding: masked scores", values));
+  return g.select("padding: mask", x, g.scalar("padding fill", kUidPaddingFill), inside,
+                  g.virtual_tensor("padding: masked scores", values));
+}
+
+// The padding mask (ragged plans), then (causal) scores of keys after the query become -inf: key index >
+// query index, both counted from the sequence start (top-left alignment).
+const Descriptor& mask_scores(PlanBuilder& g, const PlanKey& key, const Descriptor& x,
+                              const SequenceLengths& len) {
+  const TensorLayout values = scores(key, CUDNN_DATA_FLOAT), index = scores(key, CUDNN_DATA_INT32),
+                     flag = scores(key, CUDNN_DATA_BOOLEAN);
+  const Descriptor& padded = len.q != nullptr ? mask_padding(g, key, x, len) : x;
   if (!key.causal) return padded;
   const Descriptor& q_pos = g.gen_index("causal: row index", padded, 2, CUDNN_DATA_FLOAT,
                                         g.virtual_tensor("causal: row index", index));
@@ -628,7 +643,7 @@ void build_forward(PlanBuilder& g, const PlanKey& key) {
   const Descriptor& scale = g.scalar("softmax scale", kUidScale);
   const TensorLayout s_f32 = scores(key, CUDNN_DATA_FLOAT);
 
-  const Descriptor& qk = g.matmul("q k^T", q, k, g.virtual_tensor("q k^T", s_f32), &len.q, &len.kv, nullptr);
+  const Descriptor& qk = g.matmul("q k^T", q, k, g.virtual_tensor("q k^T", s_f32), len.q, len.kv, nullptr);
   const Descriptor& scaled =
       g.binary("scale", CUDNN_POINTWISE_MUL, qk, scale, g.virtual_tensor("scaled", s_f32));
   const Descriptor& logits = mask_scores(g, key, scaled, len);
@@ -646,7 +661,7 @@ void build_forward(PlanBuilder& g, const PlanKey& key) {
   // The second matmul takes the probabilities in the I/O type.
   const Descriptor& probs = g.binary("softmax", CUDNN_POINTWISE_DIV, exps, row_sum,
                                      g.virtual_tensor("probabilities", scores(key, CUDNN_DATA_BFLOAT16)));
-  g.matmul("p v", probs, v, o, &len.q, nullptr, &len.kv);
+  g.matmul("p v", probs, v, o, len.q, nullptr, len.kv);
 }
 
 // The FlashAttention backward: with P recomputed from the saved stats and delta_i = dout_i . o_i,
@@ -680,7 +695,7 @@ void build_backward(PlanBuilder& g, const PlanKey& key) {
                                      g.tensor("delta", kUidRowDelta, per_row(key)));
 
   // P from the saved log-sum-exp.
-  const Descriptor& qk = g.matmul("q k^T", q, k, g.virtual_tensor("q k^T", s_f32), &len.q, &len.kv, nullptr);
+  const Descriptor& qk = g.matmul("q k^T", q, k, g.virtual_tensor("q k^T", s_f32), len.q, len.kv, nullptr);
   const Descriptor& scaled =
       g.binary("scale", CUDNN_POINTWISE_MUL, qk, scale, g.virtual_tensor("scaled", s_f32));
   const Descriptor& shifted =
@@ -692,18 +707,17 @@ void build_backward(PlanBuilder& g, const PlanKey& key) {
   // dv = P^T dout; with grouped heads per query head first, then summed over each group.
   const Descriptor& probs_t = g.reshape("P^T", probs, g.virtual_tensor("P^T", st_bf16));
   if (h == hkv) {
-    g.matmul("P^T dout", probs_t, dout, dv, &len.kv, nullptr, &len.q);
+    g.matmul("P^T dout", probs_t, dout, dv, len.kv, nullptr, len.q);
   } else {
     const Descriptor& dv_heads =
         g.matmul("P^T dout", probs_t, dout,
-                 g.virtual_tensor("dv per query head", dense_rows(key, h, CUDNN_DATA_BFLOAT16)), &len.kv,
-                 nullptr, &len.q);
+                 g.virtual_tensor("dv per query head", dense_rows(key, h, CUDNN_DATA_BFLOAT16)), len.kv,
+                 nullptr, len.q);
     g.reduction("dv: sum over group", CUDNN_REDUCE_TENSOR_ADD, dv_heads, dv);
   }
 
   // dS = P * (dout v^T - delta) * scale.
-  const Descriptor& dp =
-      g.matmul("dout v^T", dout, v, g.virtual_tensor("dP", s_f32), &len.q, &len.kv, nullptr);
+  const Descriptor& dp = g.matmul("dout v^T", dout, v, g.virtual_tensor("dP", s_f32), len.q, len.kv, nullptr);
   const Descriptor& dp_centered =
       g.binary("dP - delta", CUDNN_POINTWISE_SUB, dp, delta, g.virtual_tensor("dP - delta", s_f32));
   const Descriptor& ds_unscaled = g.binary("P * (dP - delta)", CUDNN_POINTWISE_MUL, dp_centered, probs,
@@ -714,11 +728,11 @@ void build_backward(PlanBuilder& g, const PlanKey& key) {
   // dk = dS^T q.
   const Descriptor& ds_t = g.reshape("dS^T", ds, g.virtual_tensor("dS^T", st_bf16));
   if (h == hkv) {
-    g.matmul("dS^T q", ds_t, q, dk, &len.kv, nullptr, &len.q);
+    g.matmul("dS^T q", ds_t, q, dk, len.kv, nullptr, len.q);
   } else {
     const Descriptor& dk_heads = g.matmul(
         "dS^T q", ds_t, q, g.virtual_tensor("dk per query head", dense_rows(key, h, CUDNN_DATA_BFLOAT16)),
-        &len.kv, nullptr, &len.q);
+        len.kv, nullptr, len.q);
     g.reduction("dk: sum over group", CUDNN_REDUCE_TENSOR_ADD, dk_heads, dk);
   }
 
@@ -727,7 +741,7 @@ void build_backward(PlanBuilder& g, const PlanKey& key) {
       "k", k, g.virtual_tensor("k", token_rows(key, hkv, ld[kRoleK], CUDNN_DATA_FLOAT), ragged[kRoleK]));
   const Descriptor& dq_accumulator = g.matmul(
       "dS k", ds, k_rows, g.tensor("dq accumulator", kUidDqAccumulator, dense_rows(key, h, CUDNN_DATA_FLOAT)),
-      &len.q, nullptr, &len.kv);
+      len.q, nullptr, len.kv);
   g.unary("dq", CUDNN_POINTWISE_IDENTITY, dq_accumulator, dq);
 }
 
@@ -798,15 +812,15 @@ int64_t bucket(int64_t n) {
   return (n + step - 1) / step * step;
 }
 
+// A batch of equal-length sequences whose count and length are bucket sizes (full-length training crops,
+// say) is a plain [b, heads, s, D] problem: its dense plan needs no offsets, lengths or padding mask, and
+// cuDNN runs it faster. Other batches take the ragged plan of their buckets. Requiring bucket sizes keeps the
+// number of dense plans as small as the number of ragged ones.
 PlanKey make_key(Direction direction, const AttentionShape& shape, const RowStrides& row_strides) {
-  return {direction,
-          bucket(shape.num_seqs),
-          bucket(shape.max_seqlen),
-          shape.heads,
-          shape.kv_heads,
-          shape.head_dim,
-          shape.causal,
-          row_strides};
+  const int64_t batch = bucket(shape.num_seqs), seqlen = bucket(shape.max_seqlen);
+  const bool dense = batch == shape.num_seqs && seqlen == shape.max_seqlen && shape.tokens == batch * seqlen;
+  return {direction,      batch,        seqlen, shape.heads, shape.kv_heads,
+          shape.head_dim, shape.causal, !dense, row_strides};
 }
 
 // What fused attention takes at all: BF16, head_dim a multiple of 8 up to 256, whole query-head groups.
@@ -984,8 +998,9 @@ void cudnn_attention_forward(DType act, const AttentionShape& shape, const Atten
     auto* stats = reinterpret_cast<float*>(base + stats_at);
 
     Bindings bindings;
-    layout_sequences(base, lengths_at, offsets_at, key, ragged.strides, shape, t.cu_seqlens, bindings,
-                     stream);
+    if (key.ragged)
+      layout_sequences(base, lengths_at, offsets_at, key, ragged.strides, shape, t.cu_seqlens, bindings,
+                       stream);
     const float scale = shape.scale, fill = masked_score_fill();
     bindings.bind(kUidQ, t.q);
     bindings.bind(kUidK, t.k);
@@ -1044,8 +1059,9 @@ void cudnn_attention_backward(DType act, const AttentionShape& shape, const Atte
     auto* stats = reinterpret_cast<float*>(base + stats_at);
 
     Bindings bindings;
-    layout_sequences(base, lengths_at, offsets_at, key, ragged.strides, shape, t.cu_seqlens, bindings,
-                     stream);
+    if (key.ragged)
+      layout_sequences(base, lengths_at, offsets_at, key, ragged.strides, shape, t.cu_seqlens, bindings,
+                       stream);
     cudnn_attention_lse_to_stats(t.lse, stats, t.cu_seqlens, shape.num_seqs, key.batch, shape.heads,
                                  key.seqlen, stream);
     const float scale = shape.scale, fill = masked_score_fill(), one = 1.0f;
