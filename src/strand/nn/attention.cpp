@@ -2,6 +2,7 @@
 
 #include "strand/ops/decode_attention.h"
 #include "strand/ops/elementwise.h"
+#include "strand/ops/linear.h"
 #include "strand/ops/precision.h"
 
 namespace strand::nn {
@@ -45,6 +46,9 @@ Tensor Attention::forward(Arena& arena, const Tensor& x, const SeqLayout& layout
 }
 
 Tensor Attention::backward(Arena& arena, const Tensor& dy) {
+  // The projections' weight-gradient products overlap the attention backward; every operand lives past the
+  // scope.
+  const DeferredWeightGrads deferred;
   const int64_t tokens = dy.size(0);
   const int64_t h = config_.heads, hkv = config_.kv_heads, d = config_.head_dim;
   const Tensor dout = o_proj_.backward(arena, dy).view({tokens, h, d});

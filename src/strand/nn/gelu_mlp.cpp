@@ -1,6 +1,7 @@
 #include "strand/nn/gelu_mlp.h"
 
 #include "strand/ops/activation.h"
+#include "strand/ops/linear.h"
 
 namespace strand::nn {
 
@@ -19,6 +20,8 @@ Tensor GeluMLP::forward(Arena& arena, const Tensor& x, const Tensor& residual) {
 }
 
 Tensor GeluMLP::backward(Arena& arena, const Tensor& dy) {
+  // Both weight-gradient products overlap what follows them here; every operand lives past the scope.
+  const DeferredWeightGrads deferred;
   const Tensor dact = out_.backward(arena, dy);
   const Tensor dpre = Tensor::from_arena(arena, pre_activation_.shape(), pre_activation_.dtype());
   gelu_backward(dpre, dact, pre_activation_);

@@ -10,6 +10,28 @@
 #endif
 
 namespace strand {
+namespace {
+
+// The calling thread's live DeferredWeightGrads scopes, and whether side-stream work awaits their end.
+struct Deferral {
+  int depth = 0;
+  bool side_work = false;
+};
+thread_local Deferral deferral;
+
+}  // namespace
+
+DeferredWeightGrads::DeferredWeightGrads() {
+  ++deferral.depth;
+}
+
+DeferredWeightGrads::~DeferredWeightGrads() {
+  if (--deferral.depth > 0 || !deferral.side_work) return;
+  deferral.side_work = false;
+#if defined(STRAND_WITH_CUDA)
+  cuda::join_side();
+#endif
+}
 
 void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b,
                     const Tensor& residual) {
@@ -76,7 +98,7 @@ void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const
   }
 #if defined(STRAND_WITH_CUDA)
   // dw's product has few output tiles and a long reduction, so it leaves much of the GPU idle in its last
-  // wave; it runs on the side stream, overlapping dx's product and the bias sums.
+  // wave; it runs on the side stream, overlapping dx's product and the bias sums (and, deferred, later ops).
   const bool overlap = dx.defined();
   cudaStream_t stream = cuda::stream();
   if (overlap) cuda::fork_side();
@@ -110,7 +132,13 @@ void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const
     cuda::gemm(d, stream);
   }
   if (db.defined()) cuda::column_sum_accumulate(x.dtype(), db.data<float>(), dy.raw(), rows, out, stream);
-  if (overlap) cuda::join_side();
+  if (overlap) {
+    if (deferral.depth > 0) {
+      deferral.side_work = true;
+    } else {
+      cuda::join_side();
+    }
+  }
 #else
   ops_detail::no_cuda(op);
 #endif

@@ -16,4 +16,17 @@ void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Ten
 void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy, const Tensor& x,
                      const Tensor& w);
 
+// On the GPU, linear_backward's dw product runs on a side stream, overlapping the dx product; it is waited
+// for before linear_backward returns, unless a DeferredWeightGrads is alive on the calling thread: then it is
+// waited for when the outermost one ends, so it also overlaps the ops in between (the GELU backward of an
+// MLP, the attention backward). The caller keeps dy, x and dw untouched, and dy's and x's memory allocated,
+// until then. Nothing changes on the CPU.
+class DeferredWeightGrads {
+ public:
+  DeferredWeightGrads();
+  ~DeferredWeightGrads();
+  DeferredWeightGrads(const DeferredWeightGrads&) = delete;
+  DeferredWeightGrads& operator=(const DeferredWeightGrads&) = delete;
+};
+
 }  // namespace strand

@@ -26,6 +26,7 @@
 #include <csignal>
 #include <filesystem>
 #include <map>
+#include <optional>
 
 namespace strand {
 namespace {
@@ -129,6 +130,13 @@ std::unique_ptr<LanguageModel> make_model(const TrainConfig& c, const nn::Placem
   if (c.model.arch == "esm2") return std::make_unique<Esm2Model>(c.esm2_config(), placement);
   return std::make_unique<LlamaModel>(c.llama_config(), placement);
 }
+
+// One optimizer step's micro-batches, their joint loss weight, and the loader position before them.
+struct StepBatches {
+  std::vector<LMBatch> micro;
+  double weight_sum = 0;
+  data::LoaderPosition position;
+};
 
 struct EvalResult {
   double loss = NAN;
@@ -293,6 +301,7 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
     }
   }
 
+  std::optional<StepBatches> prefetched;  // the next step's micro-batches, once the GPU runs a step
   auto save = [&](int64_t at_step) {
     CheckpointContents ck;
     // Checkpoints hold host copies: the same files whichever device trained.
@@ -301,7 +310,7 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
       ck.optimizer.push_back({params[i]->name + ".exp_avg", optimizer.exp_avg()[i].to(Device::cpu())});
       ck.optimizer.push_back({params[i]->name + ".exp_avg_sq", optimizer.exp_avg_sq()[i].to(Device::cpu())});
     }
-    const data::LoaderPosition pos = loader.position();
+    const data::LoaderPosition pos = prefetched ? prefetched->position : loader.position();
     ck.trainer_state = {{"step", at_step},
                         {"consumed_tokens", consumed_tokens},
                         {"loader", {{"epoch", pos.epoch}, {"index", pos.index}}},
@@ -347,22 +356,31 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
   const int64_t last_step =
       c.train.stop_at_step > 0 ? std::min(c.train.stop_at_step, c.train.max_steps) : c.train.max_steps;
   const int64_t first_step = step + 1;
+  // A step's micro-batches come first: the loss is normalised by their joint weight sum. The next step's are
+  // built while the GPU runs this one, so the host's packing and masking hide behind it; a checkpoint records
+  // the loader position before them (prefetched->position), so a resumed run trains on exactly those batches.
+  const auto fetch_step_batches = [&] {
+    StepBatches b;
+    b.position = loader.position();
+    for (int64_t m = 0; m < c.batch.grad_accum; ++m) {
+      b.micro.push_back(loader.next());
+      const LMBatch& mb = b.micro.back();
+      const int32_t* l = mb.labels.data<int32_t>();
+      for (int64_t t = 0; t < mb.labels.numel(); ++t)
+        if (l[t] != kIgnoreIndex)
+          b.weight_sum += mb.loss_weights.defined() ? mb.loss_weights.data<float>()[t] : 1.0;
+    }
+    return b;
+  };
   while (step < last_step) {
     if (g_stop_signal.load() != 0) break;
     if (c.train.profile) take_work_times();  // drops what evaluation recorded
     const auto t0 = std::chrono::steady_clock::now();
     ++step;
-    // The step's micro-batches come first: the loss is normalised by their joint weight sum.
-    std::vector<LMBatch> micro;
-    double weight_sum = 0;
-    for (int64_t m = 0; m < c.batch.grad_accum; ++m) {
-      micro.push_back(loader.next());
-      const LMBatch& b = micro.back();
-      const int32_t* l = b.labels.data<int32_t>();
-      for (int64_t t = 0; t < b.labels.numel(); ++t)
-        if (l[t] != kIgnoreIndex)
-          weight_sum += b.loss_weights.defined() ? b.loss_weights.data<float>()[t] : 1.0;
-    }
+    const StepBatches batches = prefetched ? std::move(*prefetched) : fetch_step_batches();
+    prefetched.reset();
+    const std::vector<LMBatch>& micro = batches.micro;
+    const double weight_sum = batches.weight_sum;
     optimizer.zero_grads();
     zero(step_sums);
     double step_tokens = 0;
@@ -373,6 +391,7 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
     }
     lr = learning_rate(schedule, step);
     if (weight_sum > 0) optimizer.step(lr, step);
+    if (step < last_step) prefetched = fetch_step_batches();
     // The step's one synchronisation: its loss (and, below, its gradient norm) read back.
     const double loss_sum = step_sums.to(Device::cpu()).item(0);
     const double loss = weight_sum > 0 ? loss_sum / weight_sum : NAN;

@@ -10,9 +10,9 @@
 // worker p summing rows p, p + P, ... into its own row of partial sums in the workspace; a second kernel adds
 // the P partial rows in order into dw (and db). P is as many workers as the GPU holds at once (one wave: a
 // second, partial wave would leave SMs idle through its rows), capped so the partials stay small; it depends
-// on the shape and the GPU only, and so does the order of every addition. A backward thread takes two
-// vectors of a row, so that more rows are in flight per SM than with one (on an H100 a [16384, 1280] BF16
-// LayerNorm backward went from 114 to 85 us with both changes).
+// on the shape and the GPU only, and so does the order of every addition. A backward thread (and a LayerNorm
+// forward one) takes two vectors of a row, so that more rows are in flight per SM than with one (on an H100
+// a [16384, 1280] BF16 LayerNorm backward went from 114 to 85 us with both changes).
 #include "strand/ops/cuda/norm.h"
 
 #include "strand/core/error.h"
@@ -418,10 +418,17 @@ __global__ void __launch_bounds__(kMaxRowThreads)
   }
 }
 
-// out[c] += the sum over p of partials[p, c], in order of p: thread (x, y) sums rows y, y + kFinalSlices,
-// ..., then thread (x, 0) adds the slices in order of y.
+// One or two reductions out[c] += the sum over p of partials[p, c] (LayerNorm's dw and db share a launch).
+struct PartialSums {
+  float* out[2];
+  const float* partials[2];
+};
+
+// Reduction blockIdx.y, in order of p: thread (x, y) sums rows y, y + kFinalSlices, ..., then thread (x, 0)
+// adds the slices in order of y.
 __global__ void __launch_bounds__(kFinalThreads)
-    sum_partials_kernel(float* out, const float* partials, int64_t num_partials, int64_t cols) {
+    sum_partials_kernel(PartialSums sums, int64_t num_partials, int64_t cols) {
+  const float* partials = sums.partials[blockIdx.y];
   const int64_t c = int64_t{blockIdx.x} * kFinalCols + threadIdx.x;
   float sum = 0;
   if (c < cols) {
@@ -434,15 +441,17 @@ __global__ void __launch_bounds__(kFinalThreads)
   if (threadIdx.y != 0 || c >= cols) return;
   float total = 0;
   for (int s = 0; s < kFinalSlices; ++s) total += slice_sums[s][threadIdx.x];
-  out[c] += total;
+  sums.out[blockIdx.y][c] += total;
 }
 
-// Launches sum_partials_kernel over the cols columns; `what` names the launch in errors.
-void sum_partials(float* out, const float* partials, int64_t num_partials, int64_t cols, cudaStream_t stream,
+// Launches sum_partials_kernel for the first `count` (1 or 2) reductions of `sums` over the cols columns;
+// `what` names the launch in errors.
+void sum_partials(const PartialSums& sums, int count, int64_t num_partials, int64_t cols, cudaStream_t stream,
                   const char* what) {
   const dim3 block(kFinalCols, kFinalSlices);
-  const auto blocks = static_cast<unsigned>((cols + kFinalCols - 1) / kFinalCols);
-  sum_partials_kernel<<<blocks, block, 0, stream>>>(out, partials, num_partials, cols);
+  const dim3 blocks(static_cast<unsigned>((cols + kFinalCols - 1) / kFinalCols),
+                    static_cast<unsigned>(count));
+  sum_partials_kernel<<<blocks, block, 0, stream>>>(sums, num_partials, cols);
   check_launch(what);
 }
 
@@ -489,9 +498,10 @@ void with_vecs(int vecs, Fn&& fn) {
   fn(std::integral_constant<int, 1>{});
 }
 
-// Vectors per thread for a backward kernel: at least two once a row spans more than a warp.
+// Vectors per thread for the LayerNorm forward and the backward kernels: at least two once a row spans more
+// than a warp, so a row takes fewer threads and more rows are in flight per SM.
 template <typename T>
-int backward_vecs_per_thread(int64_t row_vectors) {
+int paired_vecs_per_thread(int64_t row_vectors) {
   const int vecs = vecs_per_thread<T>(row_vectors);
   return vecs == 1 && row_vectors > kWarp ? 2 : vecs;
 }
@@ -552,7 +562,7 @@ void rmsnorm_backward(DType act, void* dx, float* dw, const void* dy, const void
     const auto* pdr = static_cast<const T*>(dresidual);
     const auto* px = static_cast<const T*>(x);
     const auto* pw = static_cast<const T*>(w);
-    const int vecs = cols % V == 0 ? backward_vecs_per_thread<T>(cols / V) : 0;
+    const int vecs = cols % V == 0 ? paired_vecs_per_thread<T>(cols / V) : 0;
     if (vecs > 0 && aligned16(pdx) && aligned16(partials) && aligned16(pdy) && aligned16(pdr) &&
         aligned16(px) && aligned16(pw)) {
       with_vecs<T>(vecs, [&](auto k) {
@@ -571,7 +581,7 @@ void rmsnorm_backward(DType act, void* dx, float* dw, const void* dy, const void
     }
     check_launch("rmsnorm_backward");
   });
-  sum_partials(dw, partials, num_partials, cols, stream, "rmsnorm_backward dw");
+  sum_partials({{dw, nullptr}, {partials, nullptr}}, 1, num_partials, cols, stream, "rmsnorm_backward dw");
 }
 
 size_t rmsnorm_backward_workspace_bytes(int64_t rows, int64_t cols) {
@@ -588,7 +598,7 @@ void layernorm_forward(DType act, void* y, float* mean, float* rstd, const void*
     const auto* px = static_cast<const T*>(x);
     const auto* pw = static_cast<const T*>(w);
     const auto* pb = static_cast<const T*>(b);
-    const int vecs = cols % V == 0 ? vecs_per_thread<T>(cols / V) : 0;
+    const int vecs = cols % V == 0 ? paired_vecs_per_thread<T>(cols / V) : 0;
     if (vecs > 0 && aligned16(py) && aligned16(px) && aligned16(pw) && aligned16(pb)) {
       with_vecs<T>(vecs, [&](auto k) {
         const RowBlocks grid = row_blocks(cols / V, k);
@@ -620,7 +630,7 @@ void layernorm_backward(DType act, void* dx, float* dw, float* db, const void* d
     const auto* pdr = static_cast<const T*>(dresidual);
     const auto* px = static_cast<const T*>(x);
     const auto* pw = static_cast<const T*>(w);
-    const int vecs = cols % V == 0 ? backward_vecs_per_thread<T>(cols / V) : 0;
+    const int vecs = cols % V == 0 ? paired_vecs_per_thread<T>(cols / V) : 0;
     if (vecs > 0 && aligned16(pdx) && aligned16(dw_partials) && aligned16(db_partials) && aligned16(pdy) &&
         aligned16(pdr) && aligned16(px) && aligned16(pw)) {
       with_vecs<T>(vecs, [&](auto k) {
@@ -640,8 +650,8 @@ void layernorm_backward(DType act, void* dx, float* dw, float* db, const void* d
     }
     check_launch("layernorm_backward");
   });
-  sum_partials(dw, dw_partials, num_partials, cols, stream, "layernorm_backward dw");
-  if (db) sum_partials(db, db_partials, num_partials, cols, stream, "layernorm_backward db");
+  sum_partials({{dw, db}, {dw_partials, db_partials}}, db ? 2 : 1, num_partials, cols, stream,
+               "layernorm_backward dw and db");
 }
 
 size_t layernorm_backward_workspace_bytes(int64_t rows, int64_t cols) {
