@@ -19,6 +19,29 @@ struct Deferral {
 };
 thread_local Deferral deferral;
 
+#if defined(STRAND_WITH_CUDA)
+// c [m, n] = op(a) op(b) over contiguous row-major tensors, op(a) [m, k] and op(b) [k, n] (a stored [k, m] if
+// trans_a, b stored [n, k] if trans_b), in a's dtype into c's.
+cuda::Gemm product(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const Tensor& a,
+                   const Tensor& b, const Tensor& c) {
+  cuda::Gemm g;
+  g.trans_a = trans_a;
+  g.trans_b = trans_b;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.a = a.raw();
+  g.lda = trans_a ? m : k;
+  g.b = b.raw();
+  g.ldb = trans_b ? k : n;
+  g.c = c.raw();
+  g.ldc = n;
+  g.ab = a.dtype();
+  g.c_dtype = c.dtype();
+  return g;
+}
+#endif
+
 }  // namespace
 
 DeferredWeightGrads::DeferredWeightGrads() {
@@ -52,18 +75,7 @@ void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Ten
     return;
   }
 #if defined(STRAND_WITH_CUDA)
-  cuda::Gemm g;
-  g.trans_b = true;
-  g.m = rows;
-  g.n = out;
-  g.k = in;
-  g.a = x.raw();
-  g.lda = in;
-  g.b = w.raw();
-  g.ldb = in;
-  g.c = y.raw();
-  g.ldc = out;
-  g.ab = g.c_dtype = x.dtype();
+  cuda::Gemm g = product(false, true, rows, out, in, x, w, y);
   g.bias = b.defined() ? b.raw() : nullptr;
   if (residual.defined()) {  // the product's epilogue reads the residual and writes the sum to y
     g.c_in = residual.raw();
@@ -102,34 +114,11 @@ void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const
   const bool overlap = dx.defined();
   cudaStream_t stream = cuda::stream();
   if (overlap) cuda::fork_side();
-  cuda::Gemm g;  // dw [N, K] += dy^T [N, T] x [T, K], accumulated in F32
-  g.trans_a = true;
-  g.m = out;
-  g.n = in;
-  g.k = rows;
-  g.a = dy.raw();
-  g.lda = out;
-  g.b = x.raw();
-  g.ldb = in;
-  g.c = dw.raw();
-  g.ldc = in;
-  g.ab = x.dtype();
-  g.c_dtype = DType::F32;
+  cuda::Gemm g = product(true, false, out, in, rows, dy, x, dw);  // dw [N, K] += dy^T [N, T] x [T, K], in F32
   g.beta = 1;
   cuda::gemm(g, overlap ? cuda::side_stream() : stream);
   if (dx.defined()) {  // dx [T, K] = dy [T, N] w [N, K]
-    cuda::Gemm d;
-    d.m = rows;
-    d.n = in;
-    d.k = out;
-    d.a = dy.raw();
-    d.lda = out;
-    d.b = w.raw();
-    d.ldb = in;
-    d.c = dx.raw();
-    d.ldc = in;
-    d.ab = d.c_dtype = x.dtype();
-    cuda::gemm(d, stream);
+    cuda::gemm(product(false, false, rows, in, out, dy, w, dx), stream);
   }
   if (db.defined()) cuda::column_sum_accumulate(x.dtype(), db.data<float>(), dy.raw(), rows, out, stream);
   if (overlap) {

@@ -3,16 +3,17 @@
 // Stage 1: a block of kSlices x kColumnThreads threads takes a chunk of rows and kColumnThreads groups of V
 // adjacent columns (one 16-byte access per row when widths and pointers allow, else one column). Thread
 // (x, y) sums rows y, y + kSlices, ... of the chunk for its V columns, so each warp reads whole rows, and the
-// block then adds its kSlices sums per column in order into one partial row per chunk. Stage 2 adds each
-// column's chunk partials: kFinalSlices threads per column each sum every kFinalSlices-th chunk, then one
-// adds those in order. Each thread has a short run of rows and many threads are in flight, which keeps the
-// memory system busy (on an H100 a [16384, 5120] BF16 sum takes 64 us; a thread per V columns over 64-row
-// chunks took 90 us, and a thread per column over every row would keep 5 of 132 SMs busy for 1280 columns).
-// The chunks and every order of addition are fixed by the shape, so the result is deterministic.
+// block then adds its kSlices sums per column in order into one partial row per chunk. Stage 2
+// (partial_sums.cuh) adds each column's chunk partials in a fixed order. Each thread has a short run of rows
+// and many threads are in flight, which keeps the memory system busy (on an H100 a [16384, 5120] BF16 sum
+// takes 64 us; a thread per V columns over 64-row chunks took 90 us, and a thread per column over every row
+// would keep 5 of 132 SMs busy for 1280 columns). The chunks and every order of addition are fixed by the
+// shape, so the result is deterministic.
 #include "strand/ops/cuda/gemm.h"
 
 #include "strand/core/error.h"
 #include "strand/cuda/runtime.h"
+#include "strand/ops/cuda/partial_sums.cuh"
 #include "strand/ops/cuda/vector_access.cuh"
 
 #include <cuda_bf16.h>
@@ -27,8 +28,6 @@ constexpr int kColumnThreads = 32;
 constexpr int kSlices = 8;
 constexpr int kRowsPerThread = 16;  // of a chunk, at least; more when there would be over 65535 chunks
 constexpr int kUnroll = 4;          // rows whose loads a thread has in flight at once
-constexpr int kFinalColumns = 32;
-constexpr int kFinalSlices = 32;
 
 // Stage 1: block (x, y) sums rows [y * chunk_rows, ...) of column groups [x * kColumnThreads, ...) into
 // partial[y][column].
@@ -73,24 +72,6 @@ __global__ void __launch_bounds__(kColumnThreads* kSlices)
   }
 }
 
-// Stage 2: db[c] += the sum over chunks of partial[chunk][c]; thread (x, y) sums chunks y, y + kFinalSlices,
-// ..., then thread (x, 0) adds the slices in order of y.
-__global__ void __launch_bounds__(kFinalColumns* kFinalSlices)
-    add_partials_kernel(float* db, const float* partial, int64_t chunks, int64_t cols) {
-  const int64_t c = int64_t{blockIdx.x} * kFinalColumns + threadIdx.x;
-  float sum = 0;
-  if (c < cols) {
-    for (int64_t k = threadIdx.y; k < chunks; k += kFinalSlices) sum += partial[k * cols + c];
-  }
-  __shared__ float slice_sums[kFinalSlices][kFinalColumns];
-  slice_sums[threadIdx.y][threadIdx.x] = sum;
-  __syncthreads();
-  if (threadIdx.y != 0 || c >= cols) return;
-  float total = 0;
-  for (int y = 0; y < kFinalSlices; ++y) total += slice_sums[y][threadIdx.x];
-  db[c] += total;
-}
-
 template <typename T>
 void launch(float* db, const T* dy, int64_t rows, int64_t cols, cudaStream_t stream) {
   const int64_t chunk_rows =
@@ -108,8 +89,7 @@ void launch(float* db, const T* dy, int64_t rows, int64_t cols, cudaStream_t str
   } else {
     column_partial_sums_kernel<T, 1><<<grid, block, 0, stream>>>(partial, dy, rows, cols, chunk_rows);
   }
-  add_partials_kernel<<<static_cast<unsigned>((cols + kFinalColumns - 1) / kFinalColumns),
-                        dim3(kFinalColumns, kFinalSlices), 0, stream>>>(db, partial, chunks, cols);
+  partial_sums::add({{db, nullptr}, {partial, nullptr}}, 1, chunks, cols, stream);
 }
 
 }  // namespace

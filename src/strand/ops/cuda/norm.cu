@@ -16,6 +16,7 @@
 #include "strand/ops/cuda/norm.h"
 
 #include "strand/core/error.h"
+#include "strand/ops/cuda/partial_sums.cuh"
 #include "strand/ops/cuda/vector_access.cuh"
 
 #include <cuda_bf16.h>
@@ -39,10 +40,6 @@ constexpr int kWarpRowsPerBlock = 4;
 // Backward workers, each owning one row of dw partial sums: at most as many as keep the partials at about
 // 2^20 elements (4 MiB), so the partials stay small next to dy and x.
 constexpr int64_t kPartialElements = int64_t{1} << 20;
-// The final dw reduction: a block covers kFinalCols columns, its threads along y splitting the partial rows.
-constexpr int kFinalCols = 32;
-constexpr int kFinalSlices = 32;
-constexpr int kFinalThreads = kFinalCols * kFinalSlices;
 
 template <typename T>
 __device__ __forceinline__ float round_to(float v) {
@@ -418,43 +415,6 @@ __global__ void __launch_bounds__(kMaxRowThreads)
   }
 }
 
-// One or two reductions out[c] += the sum over p of partials[p, c] (LayerNorm's dw and db share a launch).
-struct PartialSums {
-  float* out[2];
-  const float* partials[2];
-};
-
-// Reduction blockIdx.y, in order of p: thread (x, y) sums rows y, y + kFinalSlices, ..., then thread (x, 0)
-// adds the slices in order of y.
-__global__ void __launch_bounds__(kFinalThreads)
-    sum_partials_kernel(PartialSums sums, int64_t num_partials, int64_t cols) {
-  const float* partials = sums.partials[blockIdx.y];
-  const int64_t c = int64_t{blockIdx.x} * kFinalCols + threadIdx.x;
-  float sum = 0;
-  if (c < cols) {
-#pragma unroll 8
-    for (int64_t p = threadIdx.y; p < num_partials; p += kFinalSlices) sum += partials[p * cols + c];
-  }
-  __shared__ float slice_sums[kFinalSlices][kFinalCols];
-  slice_sums[threadIdx.y][threadIdx.x] = sum;
-  __syncthreads();
-  if (threadIdx.y != 0 || c >= cols) return;
-  float total = 0;
-  for (int s = 0; s < kFinalSlices; ++s) total += slice_sums[s][threadIdx.x];
-  sums.out[blockIdx.y][c] += total;
-}
-
-// Launches sum_partials_kernel for the first `count` (1 or 2) reductions of `sums` over the cols columns;
-// `what` names the launch in errors.
-void sum_partials(const PartialSums& sums, int count, int64_t num_partials, int64_t cols, cudaStream_t stream,
-                  const char* what) {
-  const dim3 block(kFinalCols, kFinalSlices);
-  const dim3 blocks(static_cast<unsigned>((cols + kFinalCols - 1) / kFinalCols),
-                    static_cast<unsigned>(count));
-  sum_partials_kernel<<<blocks, block, 0, stream>>>(sums, num_partials, cols);
-  check_launch(what);
-}
-
 int64_t partial_count(int64_t rows, int64_t cols) {
   return std::min(rows, std::max<int64_t>(1, kPartialElements / std::max<int64_t>(cols, 1)));
 }
@@ -581,7 +541,8 @@ void rmsnorm_backward(DType act, void* dx, float* dw, const void* dy, const void
     }
     check_launch("rmsnorm_backward");
   });
-  sum_partials({{dw, nullptr}, {partials, nullptr}}, 1, num_partials, cols, stream, "rmsnorm_backward dw");
+  partial_sums::add({{dw, nullptr}, {partials, nullptr}}, 1, num_partials, cols, stream);
+  check_launch("rmsnorm_backward dw");
 }
 
 size_t rmsnorm_backward_workspace_bytes(int64_t rows, int64_t cols) {
@@ -650,8 +611,8 @@ void layernorm_backward(DType act, void* dx, float* dw, float* db, const void* d
     }
     check_launch("layernorm_backward");
   });
-  sum_partials({{dw, db}, {dw_partials, db_partials}}, db ? 2 : 1, num_partials, cols, stream,
-               "layernorm_backward dw and db");
+  partial_sums::add({{dw, db}, {dw_partials, db_partials}}, db ? 2 : 1, num_partials, cols, stream);
+  check_launch("layernorm_backward dw and db");
 }
 
 size_t layernorm_backward_workspace_bytes(int64_t rows, int64_t cols) {
