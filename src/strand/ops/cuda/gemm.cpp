@@ -2,10 +2,11 @@
 // operands swap and nothing is copied. Descriptors and the heuristic's candidate algorithms are cached per
 // shape, so a steady-state step queries nothing.
 //
-// Algorithm choice. The heuristic's first candidate is not always the fastest: on an H100 the ESM-2 650M
-// weight-gradient and 5120 -> 1280 products run 6-11% faster with a later one. A shape in steady use (its
-// kTuneAtUse-th product) is therefore timed once over the candidates that give bit-identical results
-// (gemm_tuning.h), and the fastest is kept, so tuning never changes what a run computes, only how fast.
+// Algorithm choice. The heuristic's first candidate is not always the fastest: timed alone on an H100, the
+// ESM-2 650M weight-gradient and 5120 -> 1280 products run 6-11% faster with a later one (about 0.5% of the
+// training step). A shape in steady use (its kTuneAtUse-th product) is therefore timed once over the
+// candidates whose results on the live operands are bit-identical to the first's (gemm_tuning.h), and the
+// fastest is kept, so tuning changes how fast a run computes, not what.
 // Shapes of one-off batches (packed batches of varying length) never reach that count and keep the first
 // candidate. STRAND_GEMM_TUNING=off keeps the first candidate everywhere.
 #include "strand/ops/cuda/gemm.h"
