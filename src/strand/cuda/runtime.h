@@ -16,7 +16,8 @@ namespace strand::cuda {
 cudaStream_t stream();
 // A second stream, for work that overlaps the main stream's inside one op. fork_side() makes it wait for
 // everything enqueued on stream() so far; join_side() makes stream() wait for everything enqueued on it, so
-// ops stay ordered as if they had one stream. An op that forks joins before it returns.
+// ops stay ordered as if they had one stream. An op that forks joins before it returns, unless a
+// DeferredWeightGrads scope (ops/linear.h) moves linear_backward's join to the scope's end.
 cudaStream_t side_stream();
 void fork_side();
 void join_side();

@@ -301,7 +301,7 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
     }
   }
 
-  std::optional<StepBatches> prefetched;  // the next step's micro-batches, once the GPU runs a step
+  std::optional<StepBatches> prefetched;  // the next step's micro-batches, built before a step's sync
   auto save = [&](int64_t at_step) {
     CheckpointContents ck;
     // Checkpoints hold host copies: the same files whichever device trained.
