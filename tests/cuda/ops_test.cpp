@@ -9,6 +9,7 @@
 #include "strand/ops/adamw.h"
 #include "strand/ops/attention.h"
 #include "strand/ops/cuda/fingerprint.h"
+#include "strand/ops/deferred_zeros.h"
 #include "strand/ops/elementwise.h"
 #include "strand/ops/embedding.h"
 #include "strand/ops/linear.h"
@@ -457,6 +458,47 @@ TEST_P(CudaOps, TokenDropoutMatchesCpu) {
 }
 
 // The optimizer runs on F32 master weights only.
+// Gradients pending zero (ops/deferred_zeros.h) still hold the last step's values on the GPU: each op that
+// accumulates into gradients must overwrite them, or zero them first, and so match a reference that starts
+// from zero. The projection's gradients are pending in three row blocks, as a fused q/k/v projection's are.
+TEST_P(CudaOps, PendingZeroGradientsAreOverwritten) {
+  constexpr int64_t kRowsIn = 37, kIn = 24, kParts = 3, kOut = kParts * 16, kVocab = 9;
+  constexpr double kEps = 1e-5;
+  const auto pending = [&](int64_t rows, int64_t cols, int64_t parts) {
+    Operand g = random_input(cols > 0 ? Shape{rows, cols} : Shape{rows}, DType::F32, 100.0);
+    g.host = Tensor::zeros(g.host.shape(), DType::F64);
+    for (int64_t p = 0; p < parts; ++p) defer_zero(g.device.narrow(0, p * rows / parts, rows / parts));
+    return g;
+  };
+  const Operand x = input({kRowsIn, kIn}), dy = input({kRowsIn, kOut}), w = input({kOut, kIn});
+  const Operand dx = act_output({kRowsIn, kIn});
+  const Operand dw = pending(kOut, kIn, kParts), db = pending(kOut, 0, kParts);
+  for (Side s : kSides) linear_backward(dx.*s, dw.*s, db.*s, dy.*s, x.*s, w.*s);
+  expect_match("linear dw", dw, tol());
+  expect_match("linear db", db, tol());
+
+  const Operand nw = input({kIn}), nb = input({kIn}), dn = input({kRowsIn, kIn});
+  const Operand y = act_output({kRowsIn, kIn}), dnx = act_output({kRowsIn, kIn});
+  const Operand mean = output({kRowsIn}, DType::F32), rstd = output({kRowsIn}, DType::F32);
+  for (Side s : kSides) layernorm_forward(y.*s, mean.*s, rstd.*s, x.*s, nw.*s, nb.*s, kEps);
+  const Operand ln_dw = pending(kIn, 0, 1), ln_db = pending(kIn, 0, 1);
+  for (Side s : kSides)
+    layernorm_backward(dnx.*s, ln_dw.*s, ln_db.*s, dn.*s, x.*s, nw.*s, mean.*s, rstd.*s, Tensor());
+  expect_match("layernorm dw", ln_dw, tol());
+  expect_match("layernorm db", ln_db, tol());
+  for (Side s : kSides) rmsnorm_forward(y.*s, rstd.*s, x.*s, nw.*s, kEps);
+  const Operand rms_dw = pending(kIn, 0, 1);
+  for (Side s : kSides) rmsnorm_backward(dnx.*s, rms_dw.*s, dn.*s, x.*s, nw.*s, rstd.*s, Tensor());
+  expect_match("rmsnorm dw", rms_dw, tol());
+
+  // Tokens below 5 only: the table's other rows get no gradient and must read zero.
+  const Operand tokens = testing::operand(draw_.integers({kRowsIn}, 0, 5), DType::I32);
+  const Operand dtable = pending(kVocab, kIn, 1);
+  for (Side s : kSides) embedding_backward(dtable.*s, dn.*s, tokens.*s);
+  expect_match("embedding dtable", dtable, tol());
+  EXPECT_EQ(deferred_zero_bytes(), 0u);
+}
+
 class CudaOptimizer : public testing::GpuTest {};
 
 TEST_F(CudaOptimizer, AdamWMatchesCpu) {
@@ -488,10 +530,11 @@ TEST_F(CudaOptimizer, AdamWMatchesCpu) {
   }
 }
 
-// The optimizer zeroes every gradient in one launch, whatever a tensor's size or alignment.
-TEST_F(CudaOptimizer, ZeroGradsClearsEveryGradient) {
+// On CUDA the optimizer defers zeroing every gradient, and its step zeroes those no backward pass wrote.
+TEST_F(CudaOptimizer, ZeroGradsDefersAndStepZeroesUnwrittenGradients) {
   std::vector<std::unique_ptr<nn::Parameter>> owned;
   nn::ParameterList params;
+  size_t bytes = 0;
   for (const Shape& shape : {Shape{1000, 768}, Shape{33}, Shape{70000}, Shape{5}}) {
     owned.push_back(std::make_unique<nn::Parameter>(fmt::format("p{}", owned.size()), shape,
                                                     nn::Placement::cuda(), true));
@@ -499,13 +542,24 @@ TEST_F(CudaOptimizer, ZeroGradsClearsEveryGradient) {
     ones.fill(1.5);
     owned.back()->grad.copy_from(ones);
     params.push_back(owned.back().get());
+    bytes += owned.back()->grad.nbytes();
   }
-  AdamW optimizer(params, AdamWSettings{});
+  AdamWSettings settings;
+  settings.weight_decay = 0;
+  AdamW optimizer(params, settings);
   optimizer.zero_grads();
+  EXPECT_EQ(deferred_zero_bytes(), bytes);
+  const Tensor before = params[0]->value.to(Device::cpu());
+  optimizer.step(1e-2, 1);
+  EXPECT_EQ(deferred_zero_bytes(), 0u);
+  EXPECT_EQ(optimizer.last_grad_norm(), 0.0);
   for (const nn::Parameter* p : params) {
     const Tensor g = p->grad.to(Device::cpu());
     for (int64_t i = 0; i < g.numel(); ++i) ASSERT_EQ(g.data<float>()[i], 0.0f) << p->name << " at " << i;
   }
+  // Zero gradients and no decay: AdamW leaves the values as they were.
+  const Tensor after = params[0]->value.to(Device::cpu());
+  for (int64_t i = 0; i < after.numel(); ++i) ASSERT_EQ(after.data<float>()[i], before.data<float>()[i]);
 }
 
 // Argument checks at the ops' boundary with CUDA tensors.

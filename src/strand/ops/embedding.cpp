@@ -1,6 +1,7 @@
 #include "strand/ops/embedding.h"
 
 #include "strand/ops/cpu/cpu_ops.h"
+#include "strand/ops/deferred_zeros.h"
 #include "strand/ops/dispatch.h"
 #include "strand/ops/work_profile.h"
 
@@ -44,6 +45,9 @@ void embedding_backward(const Tensor& dtable, const Tensor& dy, const Tensor& to
     return;
   }
 #if defined(STRAND_WITH_CUDA)
+  // The kernel adds into the rows of the tokens present only, so a table pending zero (deferred_zeros.h) is
+  // zeroed first.
+  accumulate_into(dtable, /*writes_every_element=*/false);
   cuda::embedding_backward(dy.dtype(), dtable.data<float>(), dy.raw(), tokens.data<int32_t>(), tokens.numel(),
                            dy.size(1), dtable.size(0), padding_idx, cuda::stream());
 #else

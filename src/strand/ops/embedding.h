@@ -10,6 +10,7 @@ void embedding_forward(const Tensor& y, const Tensor& tokens, const Tensor& tabl
 
 // dtable [V, C] += scatter-add of dy [T, C] at tokens (deterministic: rows summed in token order).
 // Rows of padding_idx (if >= 0) get no gradient, as nn.Embedding(padding_idx=...) in PyTorch.
+// A dtable pending zero (ops/deferred_zeros.h) is zeroed first.
 void embedding_backward(const Tensor& dtable, const Tensor& dy, const Tensor& tokens,
                         int64_t padding_idx = -1);
 

@@ -1,6 +1,7 @@
 #include "strand/ops/linear.h"
 
 #include "strand/ops/cpu/cpu_ops.h"
+#include "strand/ops/deferred_zeros.h"
 #include "strand/ops/dispatch.h"
 #include "strand/ops/work_profile.h"
 
@@ -113,14 +114,17 @@ void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const
   // wave; it runs on the side stream, overlapping dx's product and the bias sums (and, deferred, later ops).
   const bool overlap = dx.defined();
   cudaStream_t stream = cuda::stream();
+  // Gradients pending zero (deferred_zeros.h) are assigned rather than accumulated, when there are rows.
+  const bool accumulate_dw = accumulate_into(dw, rows > 0);
+  const bool accumulate_db = db.defined() && accumulate_into(db, rows > 0);
   if (overlap) cuda::fork_side();
-  cuda::Gemm g = product(true, false, out, in, rows, dy, x, dw);  // dw [N, K] += dy^T [N, T] x [T, K], in F32
-  g.beta = 1;
+  cuda::Gemm g = product(true, false, out, in, rows, dy, x, dw);  // dw [N, K] (+)= dy^T [N, T] x [T, K], F32
+  g.beta = accumulate_dw ? 1 : 0;
   cuda::gemm(g, overlap ? cuda::side_stream() : stream);
   if (dx.defined()) {  // dx [T, K] = dy [T, N] w [N, K]
     cuda::gemm(product(false, false, rows, in, out, dy, w, dx), stream);
   }
-  if (db.defined()) cuda::column_sum_accumulate(x.dtype(), db.data<float>(), dy.raw(), rows, out, stream);
+  if (db.defined()) cuda::column_sum(x.dtype(), db.data<float>(), dy.raw(), rows, out, accumulate_db, stream);
   if (overlap) {
     if (deferral.depth > 0) {
       deferral.side_work = true;

@@ -13,6 +13,7 @@ void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Ten
 // dx [T, K]  = dy @ w                (assigned; skipped if dx is undefined)
 // dw [N, K] += dy^T @ x
 // db [N]    += sum_t dy[t]           (skipped if db is undefined)
+// (dw and db pending zero, ops/deferred_zeros.h, are assigned instead)
 void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy, const Tensor& x,
                      const Tensor& w);
 

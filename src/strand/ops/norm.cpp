@@ -1,6 +1,7 @@
 #include "strand/ops/norm.h"
 
 #include "strand/ops/cpu/cpu_ops.h"
+#include "strand/ops/deferred_zeros.h"
 #include "strand/ops/dispatch.h"
 #include "strand/ops/work_profile.h"
 
@@ -56,8 +57,10 @@ void rmsnorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, cons
   }
 #if defined(STRAND_WITH_CUDA)
   void* workspace = cuda::scratch(cuda::rmsnorm_backward_workspace_bytes(rows, cols));
-  cuda::rmsnorm_backward(x.dtype(), dx.defined() ? dx.raw() : nullptr, dw.data<float>(), dy.raw(),
-                         dresidual.defined() ? dresidual.raw() : nullptr, x.raw(), w.raw(),
+  // A dw pending zero (deferred_zeros.h) is assigned rather than accumulated, when there are rows.
+  const bool accumulate_dw = accumulate_into(dw, rows > 0);
+  cuda::rmsnorm_backward(x.dtype(), dx.defined() ? dx.raw() : nullptr, dw.data<float>(), accumulate_dw,
+                         dy.raw(), dresidual.defined() ? dresidual.raw() : nullptr, x.raw(), w.raw(),
                          rstd.data<float>(), rows, cols, workspace, cuda::stream());
 #else
   ops_detail::no_cuda(op);
@@ -123,8 +126,10 @@ void layernorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, co
   }
 #if defined(STRAND_WITH_CUDA)
   void* workspace = cuda::scratch(cuda::layernorm_backward_workspace_bytes(rows, cols));
+  // Gradients pending zero (deferred_zeros.h) are assigned rather than accumulated, when there are rows.
+  const bool accumulate[2] = {accumulate_into(dw, rows > 0), !db.defined() || accumulate_into(db, rows > 0)};
   cuda::layernorm_backward(x.dtype(), dx.defined() ? dx.raw() : nullptr, dw.data<float>(),
-                           db.defined() ? db.data<float>() : nullptr, dy.raw(),
+                           db.defined() ? db.data<float>() : nullptr, accumulate, dy.raw(),
                            dresidual.defined() ? dresidual.raw() : nullptr, x.raw(), w.raw(),
                            mean.data<float>(), rstd.data<float>(), rows, cols, workspace, cuda::stream());
 #else

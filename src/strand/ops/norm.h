@@ -6,6 +6,8 @@
 
 namespace strand {
 
+// Gradients (+=) pending zero (ops/deferred_zeros.h) are assigned instead.
+
 // RMSNorm (Llama): y = w * x * rstd,  rstd [T] = 1 / sqrt(mean(x^2) + eps)   (rstd saved for backward)
 // x, y [T, C]; w [C]
 void rmsnorm_forward(const Tensor& y, const Tensor& rstd, const Tensor& x, const Tensor& w, double eps);

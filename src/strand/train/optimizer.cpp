@@ -1,6 +1,7 @@
 #include "strand/train/optimizer.h"
 
 #include "strand/ops/adamw.h"
+#include "strand/ops/deferred_zeros.h"
 #include "strand/ops/work_profile.h"
 
 #include <cmath>
@@ -91,6 +92,7 @@ void AdamW::step(double lr, int64_t step) {
     return;
   }
 #if defined(STRAND_WITH_CUDA)
+  flush_deferred_zeros();
   float* norm = gpu_->norm_and_scale.data<float>();
   gpu_->plan->grad_norm(norm, norm + 1, static_cast<float>(settings_.clip_grad), cuda::stream());
   const auto s = static_cast<double>(step);
@@ -108,7 +110,9 @@ void AdamW::zero_grads() {
     return;
   }
 #if defined(STRAND_WITH_CUDA)
-  gpu_->plan->zero_grads(cuda::stream());
+  // Deferred: the backward passes overwrite the gradients they reach first (ops/deferred_zeros.h), and step
+  // zeroes those they did not reach.
+  for (const nn::Parameter* p : params_) defer_zero(p->grad);
 #endif
 }
 

@@ -372,6 +372,7 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
     }
     return b;
   };
+  optimizer.zero_grads();
   while (step < last_step) {
     if (g_stop_signal.load() != 0) break;
     if (c.train.profile) take_work_times();  // drops what evaluation recorded
@@ -381,7 +382,6 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
     prefetched.reset();
     const std::vector<LMBatch>& micro = batches.micro;
     const double weight_sum = batches.weight_sum;
-    optimizer.zero_grads();
     zero(step_sums);
     double step_tokens = 0;
     for (const LMBatch& b : micro) {
@@ -391,6 +391,9 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
     }
     lr = learning_rate(schedule, step);
     if (weight_sum > 0) optimizer.step(lr, step);
+    // The next step's gradients are cleared (on the GPU, marked pending zero) and its batches built while
+    // the GPU still runs this one.
+    optimizer.zero_grads();
     if (step < last_step) prefetched = fetch_step_batches();
     // The step's one synchronisation: its loss (and, below, its gradient norm) read back.
     const double loss_sum = step_sums.to(Device::cpu()).item(0);

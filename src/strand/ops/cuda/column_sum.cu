@@ -1,4 +1,4 @@
-// Bias gradients: db[c] += sum over rows of dy[r, c], in two stages.
+// Bias gradients: db[c] (+)= sum over rows of dy[r, c], in two stages.
 //
 // Stage 1: a block of kSlices x kColumnThreads threads takes a chunk of rows and kColumnThreads groups of V
 // adjacent columns (one 16-byte access per row when widths and pointers allow, else one column). Thread
@@ -73,7 +73,7 @@ __global__ void __launch_bounds__(kColumnThreads* kSlices)
 }
 
 template <typename T>
-void launch(float* db, const T* dy, int64_t rows, int64_t cols, cudaStream_t stream) {
+void launch(float* db, const T* dy, int64_t rows, int64_t cols, bool accumulate, cudaStream_t stream) {
   const int64_t chunk_rows =
       std::max<int64_t>(int64_t{kRowsPerThread} * kSlices, (rows + 65534) / 65535);  // grid.y <= 65535
   const int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
@@ -89,17 +89,23 @@ void launch(float* db, const T* dy, int64_t rows, int64_t cols, cudaStream_t str
   } else {
     column_partial_sums_kernel<T, 1><<<grid, block, 0, stream>>>(partial, dy, rows, cols, chunk_rows);
   }
-  partial_sums::add({{db, nullptr}, {partial, nullptr}}, 1, chunks, cols, stream);
+  partial_sums::add({{db, nullptr}, {partial, nullptr}, {accumulate, false}}, 1, chunks, cols, stream);
 }
 
 }  // namespace
 
-void column_sum_accumulate(DType act, float* db, const void* dy, int64_t rows, int64_t cols,
-                           cudaStream_t stream) {
-  if (cols == 0 || rows == 0) return;
-  dispatch_act(act, "column_sum_accumulate",
-               [&](auto tag) { launch(db, static_cast<const decltype(tag)*>(dy), rows, cols, stream); });
-  check_launch("column_sum_accumulate");
+void column_sum(DType act, float* db, const void* dy, int64_t rows, int64_t cols, bool accumulate,
+                cudaStream_t stream) {
+  if (cols == 0) return;
+  if (rows == 0) {
+    if (!accumulate)
+      check_cuda(cudaMemsetAsync(db, 0, static_cast<size_t>(cols) * sizeof(float), stream), "column_sum");
+    return;
+  }
+  dispatch_act(act, "column_sum", [&](auto tag) {
+    launch(db, static_cast<const decltype(tag)*>(dy), rows, cols, accumulate, stream);
+  });
+  check_launch("column_sum");
 }
 
 }  // namespace strand::cuda

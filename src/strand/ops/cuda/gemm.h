@@ -29,8 +29,9 @@ struct Gemm {
 
 void gemm(const Gemm& g, cudaStream_t stream);
 
-// db[cols] (F32) += column sums of dy [rows, cols] (dtype act): the bias gradient.
-void column_sum_accumulate(DType act, float* db, const void* dy, int64_t rows, int64_t cols,
-                           cudaStream_t stream);
+// db[cols] (F32) += column sums of dy [rows, cols] (dtype act), the bias gradient; db = the sums when not
+// accumulate.
+void column_sum(DType act, float* db, const void* dy, int64_t rows, int64_t cols, bool accumulate,
+                cudaStream_t stream);
 
 }  // namespace strand::cuda

@@ -196,18 +196,6 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-__global__ void __launch_bounds__(kThreads)
-    zero_grads_kernel(const TensorEntry* tensors, const Chunk* chunks) {
-  const Chunk chunk = chunks[blockIdx.x];
-  const TensorEntry& tensor = tensors[chunk.tensor];
-  const int64_t size = chunk_size(tensor, chunk);
-  float* grad = tensor.grad + chunk.begin;
-  const int64_t vectors = tensor.vectorized ? size / kVec : 0;
-  for (int64_t i = threadIdx.x; i < vectors; i += kThreads)
-    reinterpret_cast<float4*>(grad)[i] = make_float4(0, 0, 0, 0);
-  for (int64_t i = vectors * kVec + threadIdx.x; i < size; i += kThreads) grad[i] = 0;
-}
-
 bool aligned(const void* p, size_t bytes) {
   return reinterpret_cast<uintptr_t>(p) % bytes == 0;
 }
@@ -286,13 +274,6 @@ void MultiTensorPlan::grad_norm(float* norm_out, float* clip_scale_out, float ma
   finish_grad_norm_kernel<<<1, kFinalThreads, 0, stream>>>(norm_out, clip_scale_out, impl_->partial_sums, n,
                                                            max_norm);
   check_launch("grad_norm");
-}
-
-void MultiTensorPlan::zero_grads(cudaStream_t stream) {
-  const int64_t n = impl_->num_chunks;
-  if (n == 0) return;
-  zero_grads_kernel<<<static_cast<unsigned>(n), kThreads, 0, stream>>>(impl_->tensors, impl_->chunks);
-  check_launch("zero_grads");
 }
 
 void MultiTensorPlan::adamw(float lr, float beta1, float beta2, float eps, float bias_correction1,

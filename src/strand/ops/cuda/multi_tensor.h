@@ -31,9 +31,6 @@ class MultiTensorPlan {
   // (deterministic). clip_scale_out[0] (F32) = max_norm / norm when max_norm > 0 and norm > max_norm, else 1.
   void grad_norm(float* norm_out, float* clip_scale_out, float max_norm, cudaStream_t stream);
 
-  // Every gradient set to zero, in one launch.
-  void zero_grads(cudaStream_t stream);
-
   // One AdamW step (ops/adamw.h) of every tensor with gradients multiplied by grad_scale[0] (device; null:
   // 1), then compute = param rounded to compute_dtype. bias_correction1/2 = 1 - beta^step, computed on the
   // host.

@@ -508,9 +508,9 @@ void rmsnorm_forward(DType act, void* y, float* rstd, void* sum_out, const void*
   });
 }
 
-void rmsnorm_backward(DType act, void* dx, float* dw, const void* dy, const void* dresidual, const void* x,
-                      const void* w, const float* rstd, int64_t rows, int64_t cols, void* workspace,
-                      cudaStream_t stream) {
+void rmsnorm_backward(DType act, void* dx, float* dw, bool accumulate_dw, const void* dy,
+                      const void* dresidual, const void* x, const void* w, const float* rstd, int64_t rows,
+                      int64_t cols, void* workspace, cudaStream_t stream) {
   if (rows == 0 || cols == 0) return;
   auto* partials = static_cast<float*>(workspace);
   int64_t num_partials = 0;
@@ -541,7 +541,8 @@ void rmsnorm_backward(DType act, void* dx, float* dw, const void* dy, const void
     }
     check_launch("rmsnorm_backward");
   });
-  partial_sums::add({{dw, nullptr}, {partials, nullptr}}, 1, num_partials, cols, stream);
+  partial_sums::add({{dw, nullptr}, {partials, nullptr}, {accumulate_dw, false}}, 1, num_partials, cols,
+                    stream);
   check_launch("rmsnorm_backward dw");
 }
 
@@ -576,9 +577,10 @@ void layernorm_forward(DType act, void* y, float* mean, float* rstd, const void*
 }
 
 // The workspace holds the dw partial rows, then the db ones (each partial_count rows long).
-void layernorm_backward(DType act, void* dx, float* dw, float* db, const void* dy, const void* dresidual,
-                        const void* x, const void* w, const float* mean, const float* rstd, int64_t rows,
-                        int64_t cols, void* workspace, cudaStream_t stream) {
+void layernorm_backward(DType act, void* dx, float* dw, float* db, const bool (&accumulate)[2],
+                        const void* dy, const void* dresidual, const void* x, const void* w,
+                        const float* mean, const float* rstd, int64_t rows, int64_t cols, void* workspace,
+                        cudaStream_t stream) {
   if (rows == 0 || cols == 0) return;
   auto* dw_partials = static_cast<float*>(workspace);
   float* db_partials = dw_partials + partial_count(rows, cols) * cols;
@@ -611,7 +613,8 @@ void layernorm_backward(DType act, void* dx, float* dw, float* db, const void* d
     }
     check_launch("layernorm_backward");
   });
-  partial_sums::add({{dw, db}, {dw_partials, db_partials}}, db ? 2 : 1, num_partials, cols, stream);
+  partial_sums::add({{dw, db}, {dw_partials, db_partials}, {accumulate[0], accumulate[1]}}, db ? 2 : 1,
+                    num_partials, cols, stream);
   check_launch("layernorm_backward dw and db");
 }
 

@@ -13,11 +13,11 @@ void rmsnorm_forward(DType act, void* y, float* rstd, void* sum_out, const void*
 
 // dx (assigned) = RMSNorm backward of dy at x (plus dresidual, when non-null: the gradient arriving through
 // the residual branch, summed in before the single rounding to act). dx may be null (skipped). dw [cols] F32
-// += sum over rows of dy * x * rstd, reduced deterministically through `workspace`
-// (rmsnorm_backward_workspace_bytes of it).
-void rmsnorm_backward(DType act, void* dx, float* dw, const void* dy, const void* dresidual, const void* x,
-                      const void* w, const float* rstd, int64_t rows, int64_t cols, void* workspace,
-                      cudaStream_t stream);
+// += (or, when not accumulate_dw, =) sum over rows of dy * x * rstd, reduced deterministically through
+// `workspace` (rmsnorm_backward_workspace_bytes of it). With no rows, dw is left as it is.
+void rmsnorm_backward(DType act, void* dx, float* dw, bool accumulate_dw, const void* dy,
+                      const void* dresidual, const void* x, const void* w, const float* rstd, int64_t rows,
+                      int64_t cols, void* workspace, cudaStream_t stream);
 size_t rmsnorm_backward_workspace_bytes(int64_t rows, int64_t cols);
 
 // y [rows, cols] = (x - mean) * rstd * w + b; mean, rstd [rows] F32. x, y, w, b of dtype act.
@@ -27,10 +27,12 @@ void layernorm_forward(DType act, void* y, float* mean, float* rstd, const void*
 // dx (assigned) = LayerNorm backward of dy at x, plus dresidual when non-null (summed in before the single
 // rounding to act); dx may be null (skipped). dw [cols] F32 += sum over rows of dy * (x - mean) * rstd and
 // db [cols] F32 (null: skipped) += sum over rows of dy, both reduced deterministically through `workspace`
-// (layernorm_backward_workspace_bytes of it).
-void layernorm_backward(DType act, void* dx, float* dw, float* db, const void* dy, const void* dresidual,
-                        const void* x, const void* w, const float* mean, const float* rstd, int64_t rows,
-                        int64_t cols, void* workspace, cudaStream_t stream);
+// (layernorm_backward_workspace_bytes of it); `accumulate` false for one of them assigns it instead. With no
+// rows, dw and db are left as they are.
+void layernorm_backward(DType act, void* dx, float* dw, float* db, const bool (&accumulate)[2],
+                        const void* dy, const void* dresidual, const void* x, const void* w,
+                        const float* mean, const float* rstd, int64_t rows, int64_t cols, void* workspace,
+                        cudaStream_t stream);
 size_t layernorm_backward_workspace_bytes(int64_t rows, int64_t cols);
 
 }  // namespace strand::cuda

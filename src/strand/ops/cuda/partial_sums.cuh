@@ -11,10 +11,12 @@ namespace strand::cuda::partial_sums {
 inline constexpr int kColumns = 32;
 inline constexpr int kSlices = 32;
 
-// One or two reductions out[c] += the sum over p of partials[p, c] (LayerNorm's dw and db share a launch).
+// One or two reductions out[c] (+)= the sum over p of partials[p, c] (LayerNorm's dw and db share a launch),
+// each adding to out or, for an output pending zero (deferred_zeros.h), overwriting it.
 struct Reductions {
   float* out[2];
   const float* partials[2];
+  bool accumulate[2];
 };
 
 // Reduction blockIdx.y, in order of p: thread (x, y) sums rows y, y + kSlices, ..., then thread (x, 0) adds
@@ -34,7 +36,8 @@ inline __global__ void __launch_bounds__(kColumns* kSlices)
   if (threadIdx.y != 0 || c >= cols) return;
   float total = 0;
   for (int s = 0; s < kSlices; ++s) total += slice_sums[s][threadIdx.x];
-  reductions.out[blockIdx.y][c] += total;
+  float& out = reductions.out[blockIdx.y][c];
+  out = reductions.accumulate[blockIdx.y] ? out + total : total;
 }
 
 // Enqueues the first `count` (1 or 2) reductions of `reductions`, each over [rows, cols] partials.

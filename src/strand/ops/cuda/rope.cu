@@ -1,6 +1,9 @@
 // Rotary position embedding: a thread owns V consecutive pairs of one token (V = 8 in BF16, 4 in F32 when
 // rows allow 16-byte accesses, else 1), computes their angles and sincos in F64 once, and rotates those pairs
-// in every head of the token.
+// in every head of the token, kHeadBatch heads at a time: their loads are all issued before the first store,
+// so that enough bytes are in flight per SM (the grid has only a few threads per token). On an H100, ESM-2
+// 650M's q and k ([16384, 40 heads of 64] in the fused qkv rows) take 67 us this way against 80 us a head at
+// a time; a plain copy of the same bytes takes 60 us.
 #include "strand/ops/cuda/rope.h"
 
 #include "strand/core/error.h"
@@ -16,7 +19,8 @@
 namespace strand::cuda {
 namespace {
 
-constexpr int kThreads = 256;
+constexpr int kThreads = 128;
+constexpr int kHeadBatch = 8;
 constexpr double kInvPi = 0.318309886183790671537767526745028724;
 
 // Block: x over the token's pair groups (pairs / V of them), y over tokens. freqs stays in the parameter
@@ -45,18 +49,31 @@ __global__ void __launch_bounds__(kThreads)
   const T* xr = x + token * ld_x + first_pair;
   T* yr = out + token * ld_out + first_pair;
   // out may alias x: each pair is read before it is written, by the thread that writes it.
-  for (int64_t h = 0; h < heads; ++h, xr += head_dim, yr += head_dim) {
-    float a[V], b[V], ra[V], rb[V];
-    load<V>(xr, a);
-    load<V>(xr + half, b);
+  const auto rotate = [&](auto batch) {
+    constexpr int U = decltype(batch)::value;
+    float a[U][V], b[U][V];
 #pragma unroll
-    for (int k = 0; k < V; ++k) {
-      ra[k] = a[k] * cos_a[k] - b[k] * sin_a[k];
-      rb[k] = b[k] * cos_a[k] + a[k] * sin_a[k];
+    for (int u = 0; u < U; ++u) {
+      load<V>(xr + u * head_dim, a[u]);
+      load<V>(xr + u * head_dim + half, b[u]);
     }
-    store<V>(yr, ra);
-    store<V>(yr + half, rb);
-  }
+#pragma unroll
+    for (int u = 0; u < U; ++u) {
+      float ra[V], rb[V];
+#pragma unroll
+      for (int k = 0; k < V; ++k) {
+        ra[k] = a[u][k] * cos_a[k] - b[u][k] * sin_a[k];
+        rb[k] = b[u][k] * cos_a[k] + a[u][k] * sin_a[k];
+      }
+      store<V>(yr + u * head_dim, ra);
+      store<V>(yr + u * head_dim + half, rb);
+    }
+    xr += U * head_dim;
+    yr += U * head_dim;
+  };
+  int64_t h = 0;
+  for (; h + kHeadBatch <= heads; h += kHeadBatch) rotate(std::integral_constant<int, kHeadBatch>{});
+  for (; h < heads; ++h) rotate(std::integral_constant<int, 1>{});
 }
 
 template <typename T, int V>
