@@ -560,6 +560,20 @@ TEST_F(CudaOptimizer, ZeroGradsDefersAndStepZeroesUnwrittenGradients) {
   // Zero gradients and no decay: AdamW leaves the values as they were.
   const Tensor after = params[0]->value.to(Device::cpu());
   for (int64_t i = 0; i < after.numel(); ++i) ASSERT_EQ(after.data<float>()[i], before.data<float>()[i]);
+
+  // An optimizer that goes away zeroes what it left pending, and the pending set lets go of it.
+  Tensor stale = Tensor::zeros({33}, DType::F32);
+  stale.fill(2.5);
+  params[1]->grad.copy_from(stale);
+  {
+    AdamW last(params, settings);
+    last.zero_grads();
+    EXPECT_EQ(deferred_zero_bytes(), bytes);
+  }
+  EXPECT_EQ(deferred_zero_bytes(), 0u);
+  const Tensor g = params[1]->grad.to(Device::cpu());
+  for (int64_t i = 0; i < g.numel(); ++i)
+    ASSERT_EQ(g.data<float>()[i], 0.0f) << "after the destructor at " << i;
 }
 
 // Argument checks at the ops' boundary with CUDA tensors.

@@ -5,6 +5,7 @@
 #include "strand/ops/work_profile.h"
 
 #include <cmath>
+#include <exception>
 
 #if defined(STRAND_WITH_CUDA)
 #include "strand/cuda/runtime.h"
@@ -57,7 +58,16 @@ AdamW::AdamW(const nn::ParameterList& params, const AdamWSettings& settings)
 #endif
 }
 
-AdamW::~AdamW() = default;
+AdamW::~AdamW() {
+  if (gpu_ == nullptr) return;
+  // Gradients still pending zero become zeros, as zero_grads promised, and the pending set lets go of them
+  // (it holds their memory).
+  try {
+    flush_deferred_zeros();
+  } catch (const std::exception&) {
+    // A destructor must not throw: a failed launch surfaces at the next CUDA call.
+  }
+}
 
 double AdamW::weight_decay_of(const nn::Parameter& p) const {
   return p.decay && (settings_.decay_embeddings || !p.embedding) ? settings_.weight_decay : 0.0;

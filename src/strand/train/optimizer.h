@@ -31,7 +31,8 @@ class AdamW {
   void step(double lr, int64_t step);
   // Sets every gradient to zero before a step's backward passes accumulate into them. On CUDA the zeroing is
   // deferred (ops/deferred_zeros.h): the first backward write to a gradient assigns it, and step zeroes
-  // what no backward pass wrote; until then a direct read of a gradient needs flush_deferred_zeros.
+  // what no backward pass wrote (and so does the destructor); until then a direct read of a gradient needs
+  // flush_deferred_zeros.
   void zero_grads();
   // The global gradient norm before clipping, of the last step (synchronises on CUDA).
   double last_grad_norm() const;
