@@ -1,7 +1,7 @@
 #include "strand/data/indexed_dataset.h"
 
 #include "strand/core/error.h"
-#include "strand/io/json.h"
+#include "strand/core/json.h"
 
 #include "expect_error.h"
 #include "io/file_bytes.h"
@@ -68,7 +68,7 @@ class IndexedDatasetTest : public testing::TempDirTest {
                                 "'";
     const int status = std::system(command.c_str());
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << command;
-    out = io::read_json_file(json_path);
+    out = read_json_file(json_path);
     std::filesystem::remove(json_path);
     return true;
   }

@@ -1,8 +1,8 @@
 #include "strand/data/preprocess.h"
 
 #include "strand/core/error.h"
+#include "strand/core/json.h"
 #include "strand/data/indexed_dataset.h"
-#include "strand/io/json.h"
 
 #include "expect_error.h"
 #include "io/file_bytes.h"

@@ -1,7 +1,7 @@
 #include "strand/data/tokenizer.h"
 
 #include "strand/core/error.h"
-#include "strand/io/json.h"
+#include "strand/core/json.h"
 
 #include "expect_error.h"
 #include "io/file_bytes.h"
@@ -118,7 +118,7 @@ TEST_F(TokenizerTest, WordLevelJsonRoundTrip) {
   const Tokenizer n = Tokenizer::nucleotide();
   n.write_hf_files(path("hf"));
   EXPECT_EQ(files(), std::set<std::string>{"hf"});
-  const nlohmann::json tok = io::read_json_file(path("hf/tokenizer.json"));
+  const nlohmann::json tok = read_json_file(path("hf/tokenizer.json"));
   EXPECT_EQ(tok["model"]["type"], "WordLevel");
   EXPECT_EQ(tok["model"]["unk_token"], "<UNK>");
   EXPECT_EQ(tok["model"]["vocab"].size(), 256u);
@@ -132,12 +132,12 @@ TEST_F(TokenizerTest, WordLevelJsonRoundTrip) {
   EXPECT_EQ(tok["added_tokens"].size(), 4u);
   EXPECT_EQ(tok["normalizer"], nullptr);
   EXPECT_EQ(tok["decoder"]["type"], "Fuse");  // HF's decode() joins characters without spaces
-  const nlohmann::json map = io::read_json_file(path("hf/special_tokens_map.json"));
+  const nlohmann::json map = read_json_file(path("hf/special_tokens_map.json"));
   EXPECT_EQ(
       map,
       (nlohmann::json{
           {"bos_token", "<BOS>"}, {"eos_token", "<EOS>"}, {"pad_token", "<PAD>"}, {"unk_token", "<UNK>"}}));
-  const nlohmann::json config = io::read_json_file(path("hf/tokenizer_config.json"));
+  const nlohmann::json config = read_json_file(path("hf/tokenizer_config.json"));
   EXPECT_EQ(config["tokenizer_class"], "PreTrainedTokenizerFast");
   EXPECT_EQ(config["pad_token"], "<PAD>");
   EXPECT_EQ(config["added_tokens_decoder"]["3"]["content"], "<UNK>");
@@ -214,7 +214,7 @@ TEST_F(TokenizerTest, ReadsAWordLevelTokenizerWithoutConfigFiles) {
 TEST_F(TokenizerTest, RejectsTokenizersItCannotReproduce) {
   const Tokenizer n = Tokenizer::nucleotide();
   n.write_hf_files(path("hf"));
-  const nlohmann::json good = io::read_json_file(path("hf/tokenizer.json"));
+  const nlohmann::json good = read_json_file(path("hf/tokenizer.json"));
   const auto expect_rejected = [&](nlohmann::json j, const std::string& what) {
     write("bad.json", j.dump());
     const std::string message = error_of([&] { Tokenizer::from_hf_json(path("bad.json")); });
@@ -337,8 +337,8 @@ TEST_F(TokenizerTest, EsmWritesTheFilesEsmTokenizerLoads) {
                                    {"mask_token", "<mask>"},
                                    {"pad_token", "<pad>"},
                                    {"unk_token", "<unk>"}};
-  EXPECT_EQ(io::read_json_file(path("hf/special_tokens_map.json")), specials);
-  nlohmann::json config = io::read_json_file(path("hf/tokenizer_config.json"));
+  EXPECT_EQ(read_json_file(path("hf/special_tokens_map.json")), specials);
+  nlohmann::json config = read_json_file(path("hf/tokenizer_config.json"));
   EXPECT_EQ(config["tokenizer_class"], "EsmTokenizer");
   EXPECT_EQ(config["model_max_length"], 1024);
   for (const auto& [key, value] : specials.items()) EXPECT_EQ(config[key], value) << key;
@@ -362,7 +362,7 @@ TEST_F(TokenizerTest, WordLevelMaskToken) {
   EXPECT_EQ(t.mask(), 4);
   EXPECT_TRUE(t.is_special(4));
   t.write_hf_files(path("hf"));
-  EXPECT_EQ(io::read_json_file(path("hf/special_tokens_map.json"))["mask_token"], "<MASK>");
+  EXPECT_EQ(read_json_file(path("hf/special_tokens_map.json"))["mask_token"], "<MASK>");
   EXPECT_EQ(Tokenizer::from_hf_json(path("hf")).mask(), 4);
 }
 

@@ -1,7 +1,7 @@
 // The KV cache and the Llama cached forward: prefill k tokens and decode the rest one at a time (or in
 // chunks) gives the logits of the full packed forward (F64 1e-12, F32 1e-5), tied and untied, MHA and GQA;
 // the cache's bookkeeping and its errors.
-#include "strand/infer/kv_cache.h"
+#include "strand/nn/kv_cache.h"
 
 #include "infer/tiny_llama.h"
 #include "ops/gradcheck.h"

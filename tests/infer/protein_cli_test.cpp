@@ -1,8 +1,10 @@
 // `strand embed` and `strand score` on a protein (ESM-2) model, run as a user would: the real binary on a
 // model directory written by the library, checked against the library's own computation.
 #include "strand/infer/masked_scoring.h"
-#include "strand/io/hf_checkpoint.h"
+#include "strand/interop/hf_checkpoint.h"
 #include "strand/io/safetensors.h"
+#include "strand/models/esm2/model.h"
+#include "strand/models/llama/model.h"
 
 #include "run_strand.h"
 #include "temp_dir.h"
@@ -33,7 +35,7 @@ class ProteinCliTest : public testing::TempDirTest {
     c.max_position_embeddings = 40;
     Esm2Model model(c);
     model.init(5);
-    io::save_hf_esm2(model, path("model"));
+    interop::save_hf_model(model, path("model"));
     std::ofstream(path("wt.fa")) << ">wt some protein\n" << kWildType << "\n";
     std::ofstream(path("two.fa")) << ">a\nMKTAYIAKQRQISFVKSHFSRQ\n>b\nMLSDEDFKAV\n";
   }
@@ -103,7 +105,7 @@ TEST_F(ProteinCliTest, ScoreGivesMaskedMarginalsOfTheListedMutations) {
   const auto rows = lines_of(text);
   ASSERT_EQ(rows.size(), 4u) << text;
   EXPECT_EQ(rows[0], "id\tmutant\tscore");
-  const auto model = io::load_hf_esm2(path("model"));
+  const auto model = interop::load_hf_model_as<Esm2Model>(path("model"));
   std::vector<int32_t> tokens = {0};
   const std::string residues = "LAGVSERTIDPKQNFYMHWCXBUZO.-";
   for (const char c : wt) tokens.push_back(static_cast<int32_t>(residues.find(c)) + 4);

@@ -1,8 +1,10 @@
 // HF Llama directories: config.json mapping both ways, weight round trips, and errors that name the key or
 // tensor.
-#include "strand/io/hf_checkpoint.h"
-#include "strand/io/hf_llama_config.h"
+#include "strand/interop/hf_checkpoint.h"
 #include "strand/io/safetensors.h"
+#include "strand/models/esm2/model.h"
+#include "strand/models/llama/hf_config.h"
+#include "strand/models/llama/model.h"
 
 #include "temp_dir.h"
 
@@ -30,7 +32,7 @@ json tiny_json() {
 }
 
 TEST_F(HfLlama, ReadsLegacyAndCurrentRopeSpellings) {
-  const LlamaConfig legacy = io::llama_config_from_hf(tiny_json(), "config.json");
+  const LlamaConfig legacy = llama_config_from_hf(tiny_json(), "config.json");
   EXPECT_EQ(legacy.num_kv_heads, 2);
   EXPECT_EQ(legacy.resolved_head_dim(), 4);
   EXPECT_EQ(legacy.rope.theta, 500000.0);
@@ -43,18 +45,18 @@ TEST_F(HfLlama, ReadsLegacyAndCurrentRopeSpellings) {
   current["rope_parameters"] = {{"rope_type", "llama3"},   {"rope_theta", 250000.0},
                                 {"factor", 4.0},           {"low_freq_factor", 1.0},
                                 {"high_freq_factor", 2.0}, {"original_max_position_embeddings", 32}};
-  const LlamaConfig c = io::llama_config_from_hf(current, "config.json");
+  const LlamaConfig c = llama_config_from_hf(current, "config.json");
   EXPECT_EQ(c.rope.theta, 250000.0);
   EXPECT_EQ(c.rope.factor, 4.0);
   EXPECT_EQ(c.rope.high_freq_factor, 2.0);
 
   current["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", 10000.0}};
-  EXPECT_EQ(io::llama_config_from_hf(current, "config.json").rope.factor, 0.0);
+  EXPECT_EQ(llama_config_from_hf(current, "config.json").rope.factor, 0.0);
 }
 
 TEST_F(HfLlama, ConfigRoundTrips) {
-  const LlamaConfig a = io::llama_config_from_hf(tiny_json(), "config.json");
-  const LlamaConfig b = io::llama_config_from_hf(io::llama_config_to_hf(a, DType::F32), "written");
+  const LlamaConfig a = llama_config_from_hf(tiny_json(), "config.json");
+  const LlamaConfig b = llama_config_from_hf(llama_config_to_hf(a, DType::F32), "written");
   EXPECT_EQ(b.hidden_size, a.hidden_size);
   EXPECT_EQ(b.num_kv_heads, a.num_kv_heads);
   EXPECT_EQ(b.rope.theta, a.rope.theta);
@@ -62,7 +64,7 @@ TEST_F(HfLlama, ConfigRoundTrips) {
   EXPECT_EQ(b.rope.original_max_position, a.rope.original_max_position);
   EXPECT_EQ(b.rms_norm_eps, a.rms_norm_eps);
   EXPECT_EQ(b.pad_token_id, a.pad_token_id);
-  const json j = io::llama_config_to_hf(a, DType::BF16);
+  const json j = llama_config_to_hf(a, DType::BF16);
   EXPECT_EQ(j["architectures"][0], "LlamaForCausalLM");
   EXPECT_EQ(j["rope_parameters"]["rope_type"], "llama3");
   EXPECT_EQ(j["torch_dtype"], "bfloat16");
@@ -71,7 +73,7 @@ TEST_F(HfLlama, ConfigRoundTrips) {
 TEST_F(HfLlama, UnsupportedOrMistypedKeysAreNamed) {
   auto message = [](const json& j) {
     try {
-      io::llama_config_from_hf(j, "model/config.json");
+      llama_config_from_hf(j, "model/config.json");
     } catch (const Error& e) {
       return std::string(e.what());
     }
@@ -99,12 +101,12 @@ TEST_F(HfLlama, UnsupportedOrMistypedKeysAreNamed) {
 }
 
 TEST_F(HfLlama, ExportedDirectoryLoadsWithIdenticalLogits) {
-  LlamaModel model(io::llama_config_from_hf(tiny_json(), "config.json"));
+  LlamaModel model(llama_config_from_hf(tiny_json(), "config.json"));
   model.init(9);
-  io::save_hf_llama(model, path("model"));
+  interop::save_hf_model(model, path("model"));
   EXPECT_TRUE(fs::exists(dir_ / "model" / "config.json"));
   EXPECT_TRUE(fs::exists(dir_ / "model" / "model.safetensors"));
-  const auto loaded = io::load_hf_llama(path("model"));
+  const auto loaded = interop::load_hf_model_as<LlamaModel>(path("model"));
 
   const LMBatch batch = LMBatch::from_sequences({{2, 5, 7, 11, 30, 0}, {2, 30, 30}});
   Arena a1, a2;
@@ -121,13 +123,13 @@ TEST_F(HfLlama, ExportedDirectoryLoadsWithIdenticalLogits) {
 }
 
 TEST_F(HfLlama, Bf16ExportRoundsWeights) {
-  LlamaModel model(io::llama_config_from_hf(tiny_json(), "config.json"));
+  LlamaModel model(llama_config_from_hf(tiny_json(), "config.json"));
   model.init(3);
-  io::save_hf_llama(model, path("model"), DType::BF16);
+  interop::save_hf_model(model, path("model"), DType::BF16);
   const io::SafetensorsFile weights =
       io::SafetensorsFile::open((dir_ / "model" / "model.safetensors").string());
   EXPECT_EQ(weights.info("model.norm.weight").dtype, DType::BF16);
-  const auto loaded = io::load_hf_llama(path("model"));
+  const auto loaded = interop::load_hf_model_as<LlamaModel>(path("model"));
   const nn::Parameter& q = *loaded->parameters()[2];
   const nn::Parameter& q0 = *model.parameters()[2];
   for (int64_t i = 0; i < q.value.numel(); ++i)
@@ -137,19 +139,19 @@ TEST_F(HfLlama, Bf16ExportRoundsWeights) {
 TEST_F(HfLlama, TiedModelOmitsHead) {
   json j = tiny_json();
   j["tie_word_embeddings"] = true;
-  LlamaModel model(io::llama_config_from_hf(j, "config.json"));
+  LlamaModel model(llama_config_from_hf(j, "config.json"));
   model.init(1);
-  io::save_hf_llama(model, path("model"));
+  interop::save_hf_model(model, path("model"));
   const io::SafetensorsFile weights =
       io::SafetensorsFile::open((dir_ / "model" / "model.safetensors").string());
   EXPECT_FALSE(weights.contains("lm_head.weight"));
-  EXPECT_NO_THROW(io::load_hf_llama(path("model")));
+  EXPECT_NO_THROW(interop::load_hf_model_as<LlamaModel>(path("model")));
 }
 
 TEST_F(HfLlama, MissingWrongOrExtraTensorsAreNamed) {
-  LlamaModel model(io::llama_config_from_hf(tiny_json(), "config.json"));
+  LlamaModel model(llama_config_from_hf(tiny_json(), "config.json"));
   model.init(1);
-  io::save_hf_llama(model, path("model"));
+  interop::save_hf_model(model, path("model"));
   const std::string weights = (dir_ / "model" / "model.safetensors").string();
   std::vector<io::NamedTensor> tensors;
   for (nn::Parameter* p : model.parameters()) tensors.push_back({p->name, p->value});
@@ -157,7 +159,7 @@ TEST_F(HfLlama, MissingWrongOrExtraTensorsAreNamed) {
   auto expect_error = [&](std::vector<io::NamedTensor> ts, const std::string& text) {
     io::save_safetensors(weights, ts);
     try {
-      io::load_hf_llama(path("model"));
+      interop::load_hf_model_as<LlamaModel>(path("model"));
       ADD_FAILURE() << "no error for " << text;
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();

@@ -8,8 +8,8 @@
 //   logits and hidden states: max rel 3e-2;  loss: relative 1e-2;  each gradient: 5e-2;  scores: 5e-2.
 #include "strand/core/device_memory.h"
 #include "strand/infer/masked_scoring.h"
-#include "strand/io/hf_esm2_config.h"
 #include "strand/io/safetensors.h"
+#include "strand/models/esm2/hf_config.h"
 #include "strand/models/esm2/model.h"
 
 #include <gtest/gtest.h>
@@ -46,7 +46,7 @@ TEST_P(Esm2Golden, MatchesTransformers) {
   const io::SafetensorsFile golden = io::SafetensorsFile::open(path);
   const auto& meta = golden.metadata();
   ASSERT_TRUE(meta.count("config")) << path << " has no config metadata";
-  const Esm2Config config = io::esm2_config_from_hf(nlohmann::json::parse(meta.at("config")), path);
+  const Esm2Config config = esm2_config_from_hf(nlohmann::json::parse(meta.at("config")), path);
 
   Esm2Model model(config, cuda ? nn::Placement::cuda(DType::BF16) : nn::Placement(DType::F32));
   for (nn::Parameter* p : model.parameters()) {

@@ -5,8 +5,8 @@
 // and on CUDA in bfloat16 (F32 master weights, BF16 weights and activations) to:
 //   logits: max rel 3e-2;  loss: relative 1e-2;  each gradient: ||a - b|| / ||b|| <= 5e-2.
 #include "strand/core/device_memory.h"
-#include "strand/io/hf_llama_config.h"
 #include "strand/io/safetensors.h"
+#include "strand/models/llama/hf_config.h"
 #include "strand/models/llama/model.h"
 
 #include <gtest/gtest.h>
@@ -38,7 +38,7 @@ TEST_P(LlamaGolden, MatchesTransformers) {
   const io::SafetensorsFile golden = io::SafetensorsFile::open(path);
   const auto& meta = golden.metadata();
   ASSERT_TRUE(meta.count("config")) << path << " has no config metadata";
-  const LlamaConfig config = io::llama_config_from_hf(nlohmann::json::parse(meta.at("config")), path);
+  const LlamaConfig config = llama_config_from_hf(nlohmann::json::parse(meta.at("config")), path);
 
   LlamaModel model(config, cuda ? nn::Placement::cuda(DType::BF16) : nn::Placement(DType::F32));
   for (nn::Parameter* p : model.parameters()) {

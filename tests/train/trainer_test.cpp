@@ -1,6 +1,6 @@
 // End-to-end training on the CPU: exact resume, preemption by SIGTERM, corrupt checkpoints, bad configs.
 #include "strand/train/trainer.h"
-#include "strand/io/json.h"
+#include "strand/core/json.h"
 #include "strand/train/checkpoint.h"
 
 #include <fcntl.h>
@@ -202,7 +202,7 @@ TEST_F(Trainer, MaskedProteinTrainingResumesBitwise) {
   EXPECT_EQ(file_bytes(path("straight") + "/checkpoints/step_8/model.safetensors"),
             file_bytes(path("split") + "/checkpoints/step_8/model.safetensors"));
   EXPECT_TRUE(fs::exists(path("straight") + "/hf/vocab.txt"));
-  EXPECT_EQ(io::read_json_file(path("straight") + "/hf/tokenizer_config.json")["tokenizer_class"],
+  EXPECT_EQ(read_json_file(path("straight") + "/hf/tokenizer_config.json")["tokenizer_class"],
             "EsmTokenizer");
 }
 

@@ -7,8 +7,8 @@
 #include "strand/cli/commands.h"
 #include "strand/cli/model_options.h"
 #include "strand/infer/embed.h"
-#include "strand/infer/generate.h"
-#include "strand/io/hf_checkpoint.h"
+#include "strand/infer/model_tokenizer.h"
+#include "strand/interop/hf_checkpoint.h"
 #include "strand/io/safetensors.h"
 
 #include <fmt/format.h>
@@ -35,7 +35,7 @@ void run_embed(EmbedCliOptions& o) {
   o.reader.format = data::record_format_from_name(o.format);
   o.options.pooling = o.pooling == "mean" ? infer::Pooling::Mean : infer::Pooling::PerResidue;
   const data::Tokenizer tokenizer = infer::model_tokenizer(o.model, o.tokenizer);
-  const auto model = io::load_hf_model(o.model, o.device.placement());
+  const auto model = interop::load_hf_model(o.model, o.device.placement());
   auto reader = data::RecordReader::open(o.input, o.reader);
   std::vector<io::NamedTensor> tensors;
   std::vector<Tensor> means;

@@ -4,9 +4,9 @@
 // cross-entropy over the labels; without labels, next-token inside each sequence for a causal model and NaN
 // for a masked one), and the inputs and labels as I32.
 #include "strand/cli/commands.h"
-#include "strand/io/hf_checkpoint.h"
+#include "strand/interop/hf_checkpoint.h"
 #include "strand/io/safetensors.h"
-#include "strand/models/causal_lm.h"
+#include "strand/models/registry.h"
 
 #include <cmath>
 
@@ -31,8 +31,8 @@ Tensor read_input(const io::SafetensorsFile& file, const char* name) {
 }
 
 void run_forward(const ForwardOptions& o) {
-  const auto model = io::load_hf_model(o.model);
-  const bool causal = dynamic_cast<CausalLM*>(model.get()) != nullptr;
+  const auto model = interop::load_hf_model(o.model);
+  const bool causal = model_family_of(*model).objective() == Objective::causal;
   const io::SafetensorsFile inputs = io::SafetensorsFile::open(o.inputs);
   LMBatch batch;
   try {

@@ -1,7 +1,8 @@
 // strand generate: continue a prompt with a model (KV-cached sampling) and print prompt + continuation.
 #include "strand/cli/commands.h"
 #include "strand/infer/generate.h"
-#include "strand/io/hf_checkpoint.h"
+#include "strand/infer/model_tokenizer.h"
+#include "strand/interop/hf_checkpoint.h"
 
 #include <fmt/format.h>
 
@@ -19,8 +20,11 @@ struct GenerateCliOptions {
 
 void run_generate(const GenerateCliOptions& o) {
   const data::Tokenizer tokenizer = infer::model_tokenizer(o.model, o.tokenizer);
-  auto model = io::load_hf_llama(o.model);
-  const infer::GenerateResult r = infer::generate(*model, tokenizer, o.prompt, o.options);
+  const auto model = interop::load_hf_model(o.model);
+  auto* causal = dynamic_cast<CausalLM*>(model.get());
+  STRAND_CHECK(causal != nullptr, "{}: a model of arch '{}' cannot generate (it has no incremental decoding)",
+               o.model, model->arch());
+  const infer::GenerateResult r = infer::generate(*causal, tokenizer, o.prompt, o.options);
   fmt::print("{}{}\n", o.prompt, r.text);
   std::fflush(stdout);
   if (r.prompt_unknown > 0)

@@ -3,9 +3,9 @@
 // it.
 #include "strand/cli/commands.h"
 #include "strand/core/error.h"
+#include "strand/core/json.h"
 #include "strand/data/indexed_dataset.h"
 #include "strand/io/checkpoint_dir.h"
-#include "strand/io/json.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -42,18 +42,18 @@ std::string human_count(uint64_t n) {
 
 // "model: llama (LlamaForCausalLM)" from a transformers config.json.
 std::string describe_config(const std::filesystem::path& config_path) {
-  const nlohmann::json config = io::read_json_file(config_path.string());
+  const nlohmann::json config = read_json_file(config_path.string());
   STRAND_CHECK(config.is_object(), "{}: config is {}, not an object", config_path.string(),
                config.type_name());
   const auto model_type = config.find("model_type");
   const std::string type = model_type != config.end() && model_type->is_string()
-                               ? io::printable(model_type->get<std::string>())
+                               ? printable(model_type->get<std::string>())
                                : std::string("unknown model_type");
   std::vector<std::string> architectures;
   const auto arch = config.find("architectures");
   if (arch != config.end() && arch->is_array()) {
     for (const nlohmann::json& a : *arch) {
-      if (a.is_string()) architectures.push_back(io::printable(a.get<std::string>()));
+      if (a.is_string()) architectures.push_back(printable(a.get<std::string>()));
     }
   }
   if (architectures.empty()) return fmt::format("model: {}", type);
@@ -81,7 +81,7 @@ bool describe_dataset(const std::string& path) {
 
 // A training checkpoint (step_N directory): its step, tokens seen and data position, before the tensors.
 void describe_trainer_state(const std::filesystem::path& state_path) {
-  const nlohmann::json state = io::read_json_file(state_path.string());
+  const nlohmann::json state = read_json_file(state_path.string());
   if (!state.is_object()) return;
   auto field = [&](const char* key) { return state.contains(key) ? state.at(key).dump() : std::string("?"); };
   fmt::print("checkpoint: step {}, {} tokens consumed, loader at {}\n", field("step"),
@@ -105,7 +105,7 @@ void run_info(const InfoOptions& options) {
   std::vector<std::string> dtypes;
   for (const auto& [dtype, count] : dtype_counts) dtypes.push_back(fmt::format("{} x{}", dtype, count));
   std::vector<std::string> metadata_keys;
-  for (const auto& [key, value] : store.metadata()) metadata_keys.push_back(io::printable(key));
+  for (const auto& [key, value] : store.metadata()) metadata_keys.push_back(printable(key));
 
   const std::filesystem::path config_path = std::filesystem::path(options.path) / "config.json";
   if (std::filesystem::is_directory(options.path) && std::filesystem::exists(config_path)) {
@@ -122,7 +122,7 @@ void run_info(const InfoOptions& options) {
   const size_t rows = options.all ? names.size() : std::min(options.limit, names.size());
   for (size_t i = 0; i < rows; ++i) {
     const io::TensorInfo& t = store.info(names[i]);
-    fmt::print("{} {} {}\n", io::printable(t.name), dtype_name(t.dtype), t.shape.str());
+    fmt::print("{} {} {}\n", printable(t.name), dtype_name(t.dtype), t.shape.str());
   }
   if (rows < names.size()) fmt::print("... {} more (--all to list every tensor)\n", names.size() - rows);
 }

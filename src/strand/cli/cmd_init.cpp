@@ -1,7 +1,8 @@
 // strand init: a freshly initialised model written as a HF directory (config.json + model.safetensors).
 #include "strand/cli/commands.h"
-#include "strand/io/hf_checkpoint.h"
-#include "strand/io/json.h"
+#include "strand/core/json.h"
+#include "strand/interop/hf_checkpoint.h"
+#include "strand/models/registry.h"
 
 #include <fmt/format.h>
 
@@ -23,13 +24,12 @@ DType weights_dtype(const std::string& name) {
 }
 
 void run_init(const InitOptions& o) {
-  STRAND_CHECK(o.arch.empty() || o.arch == "llama" || o.arch == "esm2",
-               "--arch '{}' is not available (available: llama, esm2)", o.arch);
-  const auto model = io::model_from_hf_config(io::read_json_file(o.config), o.config);
+  if (!o.arch.empty()) model_family(o.arch, "--arch");
+  const auto model = interop::model_from_hf_config(read_json_file(o.config), o.config);
   STRAND_CHECK(o.arch.empty() || o.arch == model->arch(), "--arch {}: {} is a {} config", o.arch, o.config,
                model->arch());
   model->init(o.seed);
-  io::save_hf_model(*model, o.out, weights_dtype(o.dtype));
+  interop::save_hf_model(*model, o.out, weights_dtype(o.dtype));
   int64_t count = 0;
   for (const nn::Parameter* p : model->parameters()) count += p->value.numel();
   fmt::print("strand init: {} parameters (seed {}) written to {}\n", count, o.seed, o.out);
@@ -41,7 +41,8 @@ void register_init(CLI::App& app) {
   auto opts = std::make_shared<InitOptions>();
   CLI::App* cmd = app.add_subcommand("init", "write a randomly initialised model as a HF directory");
   cmd->add_option("--arch", opts->arch,
-                  "model architecture, llama or esm2 (default: the config's model_type)");
+                  fmt::format("model architecture, one of {} (default: the config's model_type)",
+                              fmt::join(model_archs(), ", ")));
   cmd->add_option("--config", opts->config, "HF-style config.json describing the model")
       ->required()
       ->check(CLI::ExistingFile);

@@ -5,23 +5,20 @@
 //     --mutations the masked-marginal log-odds of each listed mutation set (id, mutant, score).
 #include "strand/cli/commands.h"
 #include "strand/cli/model_options.h"
-#include "strand/infer/generate.h"
-#include "strand/infer/masked_scoring.h"
-#include "strand/infer/record_batches.h"
+#include "strand/infer/masked_record_scoring.h"
+#include "strand/infer/model_tokenizer.h"
 #include "strand/infer/score.h"
+#include "strand/interop/hf_checkpoint.h"
 #include "strand/io/atomic_file.h"
-#include "strand/io/hf_checkpoint.h"
-#include "strand/io/json.h"
+#include "strand/models/registry.h"
 
 #include <fmt/format.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <map>
 #include <memory>
 #include <optional>
-#include <set>
 
 namespace strand::cli {
 namespace {
@@ -72,135 +69,37 @@ class TsvSink {
   std::string buffer_;
 };
 
-// The token id of a one-letter residue; -1 when the tokenizer does not know it.
-std::function<int32_t(char)> residue_ids(const data::Tokenizer& tokenizer) {
-  return [&tokenizer](char c) {
-    std::vector<int32_t> ids;
-    return tokenizer.encode(std::string_view(&c, 1), ids) == 0 && ids.size() == 1 ? ids[0] : -1;
-  };
-}
-
-// Masked-marginal scores of the mutation sets in o.mutations against the records of the input.
-infer::ScoreSummary score_mutations(LanguageModel& model, const data::Tokenizer& tokenizer,
-                                    data::RecordReader& reader, const ScoreCliOptions& o, TsvSink& sink) {
-  std::map<std::string, std::vector<int32_t>> wild_types;
-  std::string only;
-  infer::RecordBatchOptions batching;
-  batching.max_positions = model.max_positions();
-  const infer::RecordBatchSummary read = infer::for_each_record_batch(
-      tokenizer, reader, batching, [&](std::vector<infer::TokenizedRecord>& batch) {
-        for (infer::TokenizedRecord& r : batch) {
-          STRAND_CHECK(!wild_types.count(r.id), "{}:{}: record id '{}' appears twice", reader.path(), r.line,
-                       io::printable(r.id));
-          only = r.id;
-          wild_types[r.id] = std::move(r.tokens);
-        }
-      });
-  const std::vector<infer::MutationLine> lines = infer::read_mutation_file(o.mutations);
-  std::map<std::string, std::vector<size_t>> by_record;  // record id -> lines, in file order
-  for (size_t i = 0; i < lines.size(); ++i) {
-    std::string id = lines[i].record;
-    if (id.empty()) {
-      STRAND_CHECK(wild_types.size() == 1,
-                   "{}:{}: a line without a record id needs an input of exactly one record; {} has {}",
-                   o.mutations, lines[i].line, o.input, wild_types.size());
-      id = only;
-    }
-    STRAND_CHECK(wild_types.count(id), "{}:{}: no record '{}' in {}", o.mutations, lines[i].line,
-                 io::printable(id), o.input);
-    by_record[id].push_back(i);
-  }
-  infer::MaskedScoringOptions scoring;
-  scoring.mask_id = tokenizer.mask();
-  scoring.batch_tokens = o.options.batch_tokens;
-  STRAND_CHECK(scoring.mask_id >= 0, "tokenizer '{}' has no mask token: masked-marginal scoring needs one",
-               tokenizer.name());
-  Arena arena(size_t{1} << 20, model.device());
-  std::vector<double> scores(lines.size());
-  int64_t tokens = 0;
-  for (const auto& [id, rows] : by_record) {
-    std::vector<std::vector<infer::Mutation>> sets;
-    std::set<int64_t> positions;  // each distinct position is one masked copy of the sequence
-    for (const size_t i : rows) {
-      sets.push_back(lines[i].mutations);
-      for (const infer::Mutation& m : lines[i].mutations) positions.insert(m.position);
-    }
-    std::vector<double> got;
-    try {
-      got = infer::masked_marginal_scores(model, arena, wild_types.at(id), sets, residue_ids(tokenizer),
-                                          scoring);
-    } catch (const Error& e) {
-      rethrow_with_context(e, fmt::format("{}: record '{}'", o.mutations, io::printable(id)));
-    }
-    for (size_t k = 0; k < rows.size(); ++k) scores[rows[k]] = got[k];
-    tokens += static_cast<int64_t>(wild_types.at(id).size() * positions.size());
-  }
-  sink.add("id\tmutant\tscore\n");
-  for (size_t i = 0; i < lines.size(); ++i) {
-    const std::string id = lines[i].record.empty() ? only : lines[i].record;
-    sink.add(fmt::format("{}\t{}\t{:.6f}\n", infer::escape_tsv_field(id), lines[i].text, scores[i]));
-  }
-  infer::ScoreSummary s;
-  s.records = read.records;
-  s.tokens = tokens;
-  s.unknown = read.unknown;
-  return s;
-}
-
-// Pseudo-log-likelihood of every record.
-infer::ScoreSummary score_pll(LanguageModel& model, const data::Tokenizer& tokenizer,
-                              data::RecordReader& reader, const ScoreCliOptions& o, TsvSink& sink) {
-  infer::MaskedScoringOptions scoring;
-  scoring.mask_id = tokenizer.mask();
-  scoring.batch_tokens = o.options.batch_tokens;
-  STRAND_CHECK(scoring.mask_id >= 0, "tokenizer '{}' has no mask token: pseudo-log-likelihoods need one",
-               tokenizer.name());
-  infer::RecordBatchOptions batching;
-  batching.max_positions = model.max_positions();
-  Arena arena(size_t{1} << 20, model.device());
-  const int64_t lead = tokenizer.bos() >= 0 ? 1 : 0;
-  sink.add("id\tlength\tpll\tmean_pll\n");
-  infer::ScoreSummary s;
-  const infer::RecordBatchSummary read = infer::for_each_record_batch(
-      tokenizer, reader, batching, [&](std::vector<infer::TokenizedRecord>& batch) {
-        for (const infer::TokenizedRecord& r : batch) {
-          const double pll =
-              infer::pseudo_log_likelihood(model, arena, r.tokens, lead, lead + r.residues, scoring);
-          sink.add(fmt::format("{}\t{}\t{:.6f}\t{:.6f}\n", infer::escape_tsv_field(r.id), r.residues, pll,
-                               r.residues > 0 ? pll / static_cast<double>(r.residues) : NAN));
-          s.tokens += static_cast<int64_t>(r.tokens.size()) * r.residues;  // one masked copy per residue
-        }
-      });
-  s.records = read.records;
-  s.unknown = read.unknown;
-  return s;
-}
-
 void run_score(ScoreCliOptions& o) {
   o.reader.format = data::record_format_from_name(o.format);
   const data::Tokenizer tokenizer = infer::model_tokenizer(o.model, o.tokenizer);
-  const auto model = io::load_hf_model(o.model, o.device.placement());
-  auto* causal = dynamic_cast<CausalLM*>(model.get());
-  STRAND_CHECK(o.mutations.empty() || causal == nullptr,
+  const auto model = interop::load_hf_model(o.model, o.device.placement());
+  const bool causal = model_family_of(*model).objective() == Objective::causal;
+  STRAND_CHECK(o.mutations.empty() || !causal,
                "--mutations needs a masked language model (ESM-2); {} is a causal one", o.model);
   auto reader = data::RecordReader::open(o.input, o.reader);
   TsvSink sink(o.output);
   const auto start = std::chrono::steady_clock::now();
   infer::ScoreSummary s;
-  if (causal != nullptr) {
+  if (causal) {
     sink.add(infer::score_tsv_header());
-    s = infer::score_records(*causal, tokenizer, *reader, o.options,
+    s = infer::score_records(*model, tokenizer, *reader, o.options,
                              [&sink](const infer::SequenceScore& r) { sink.add(infer::score_tsv_row(r)); });
   } else if (!o.mutations.empty()) {
-    s = score_mutations(*model, tokenizer, *reader, o, sink);
+    sink.add(infer::mutation_tsv_header());
+    s = infer::score_mutation_file(
+        *model, tokenizer, *reader, o.mutations, o.options,
+        [&sink](const infer::MutationScore& r) { sink.add(infer::mutation_tsv_row(r)); });
   } else {
-    s = score_pll(*model, tokenizer, *reader, o, sink);
+    sink.add(infer::pseudo_likelihood_tsv_header());
+    s = infer::score_pseudo_likelihoods(
+        *model, tokenizer, *reader, o.options,
+        [&sink](const infer::PseudoLikelihood& r) { sink.add(infer::pseudo_likelihood_tsv_row(r)); });
   }
   sink.finish();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // A masked model runs a masked copy of a sequence per scored position: its tokens are those of the copies.
-  const std::string work = causal != nullptr ? fmt::format("{} tokens in {} batches", s.tokens, s.batches)
-                                             : fmt::format("{} tokens through the model", s.tokens);
+  const std::string work = causal ? fmt::format("{} tokens in {} batches", s.tokens, s.batches)
+                                  : fmt::format("{} tokens through the model", s.tokens);
   fmt::print(stderr, "strand score: {} records, {}, {:.1f} s ({:.0f} tokens/s) -> {}\n", s.records, work,
              seconds, seconds > 0 ? static_cast<double>(s.tokens) / seconds : 0.0,
              o.output == "-" ? "stdout" : o.output);

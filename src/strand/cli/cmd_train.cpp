@@ -33,13 +33,12 @@ std::vector<std::string> recipe_dirs() {
 void run_train(const TrainOptions& o) {
   TrainConfig config;
   ConfigSchema schema;
-  config.bind(schema);
+  load_train_config(config, schema, o.config_name.empty() ? "" : resolve_recipe(o.config_name, recipe_dirs()),
+                    o.overrides);
   if (o.help_config) {
     fmt::print("{}", schema.help());
     return;
   }
-  if (!o.config_name.empty()) schema.load_yaml_file(resolve_recipe(o.config_name, recipe_dirs()));
-  for (const std::string& ov : o.overrides) schema.apply_override(ov);
   install_stop_handlers();
   const TrainResult r = train(config, schema.to_json());
   if (r.interrupted) return;
@@ -62,7 +61,8 @@ void register_train(CLI::App& app) {
       "recipe: a name in configs/ (e.g. llama_demo) or a YAML path; without it, the built-in defaults");
   cmd->add_option("overrides", opts->overrides, "key.sub=value overrides (+key=value, ++key=value, ~key)");
   cmd->add_flag("--help-config", opts->help_config,
-                "list every config field with its default and description");
+                "list every config field with its default and description; the model.* fields are those of "
+                "the family that model.arch names (in the recipe or an override)");
   cmd->callback([opts] { run_train(*opts); });
 }
 

@@ -2,7 +2,7 @@
 
 #include "strand/core/device_memory.h"
 #include "strand/core/error.h"
-#include "strand/ops/cuda/launch.h"
+#include "strand/cuda/check.h"
 
 #include <cublasLt.h>
 

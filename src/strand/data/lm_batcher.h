@@ -6,7 +6,7 @@
 #include "strand/data/mlm_masking.h"
 #include "strand/data/token_windows.h"
 #include "strand/data/tokenizer.h"
-#include "strand/models/causal_lm.h"
+#include "strand/ops/lm_batch.h"
 
 #include <cstdint>
 #include <memory>

@@ -1,8 +1,8 @@
 #include "strand/data/preprocess.h"
 
 #include "strand/core/error.h"
+#include "strand/core/json.h"
 #include "strand/data/indexed_dataset.h"
-#include "strand/io/json.h"
 
 #include <fmt/format.h>
 
@@ -158,8 +158,8 @@ class Preprocessor {
               "{}:{}: record '{}'{} has {} tokens, more than the enforced sample length {} (--drop-long "
               "drops such "
               "documents)",
-              o_.inputs[file], record.line, io::printable(record.id),
-              pass == 1 ? " (reverse complement)" : "", length, limit);
+              o_.inputs[file], record.line, printable(record.id), pass == 1 ? " (reverse complement)" : "",
+              length, limit);
           return false;
         }
         out.tokens.resize(start + limit, tokenizer_.pad());
@@ -347,7 +347,7 @@ PreprocessSummary preprocess(const PreprocessOptions& options, const Tokenizer& 
                "--enforce-sample-length: tokenizer '{}' has no PAD token", tokenizer.name());
   for (const char c : options.reader.jsonl_field) {
     STRAND_CHECK(c != '/' && c != '\0', "the JSONL field '{}' cannot be part of a file name",
-                 io::printable(options.reader.jsonl_field));
+                 printable(options.reader.jsonl_field));
   }
   return Preprocessor(options, tokenizer).run();
 }

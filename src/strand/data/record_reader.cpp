@@ -1,8 +1,8 @@
 #include "strand/data/record_reader.h"
 
 #include "strand/core/error.h"
+#include "strand/core/json.h"
 #include "strand/data/byte_source.h"
-#include "strand/io/json.h"
 
 #include <fmt/format.h>
 
@@ -243,7 +243,7 @@ class FastaReader final : public ReaderBase {
     const size_t control = find_control(header_);
     if (control != std::string::npos) {
       malformed(header_line_, "control byte {} in the header of record '{}'", describe_byte(header_[control]),
-                io::printable(record.id));
+                printable(record.id));
       ok = false;
     }
     std::string_view line;
@@ -258,7 +258,7 @@ class FastaReader final : public ReaderBase {
       const size_t bad = find_invalid(t, kFastaAlphabet);
       if (bad != std::string_view::npos) {
         malformed(lines_->line_number(), "invalid character {} in the sequence of record '{}'",
-                  describe_byte(t[bad]), io::printable(record.id));
+                  describe_byte(t[bad]), printable(record.id));
         ok = false;
         continue;
       }
@@ -311,7 +311,7 @@ class FastqReader final : public ReaderBase {
     const size_t control = find_control(title_);
     if (control != std::string::npos) {
       malformed(record.line, "control byte {} in the header of record '{}'", describe_byte(title_[control]),
-                io::printable(record.id));
+                printable(record.id));
       return false;
     }
     std::string_view line;
@@ -320,7 +320,7 @@ class FastqReader final : public ReaderBase {
     const size_t bad = find_invalid(line, kFastqAlphabet);
     if (bad != std::string_view::npos) {
       malformed(lines_->line_number(), "invalid character {} in the sequence of record '{}'",
-                describe_byte(line[bad]), io::printable(record.id));
+                describe_byte(line[bad]), printable(record.id));
       skip_lines(2);
       return false;
     }
@@ -330,7 +330,7 @@ class FastqReader final : public ReaderBase {
     line = trim(line);
     if (line.empty() || line.front() != '+') {
       malformed(lines_->line_number(), "expected the '+' separator line of record '{}', got {}",
-                io::printable(record.id),
+                printable(record.id),
                 line.empty() ? std::string("an empty line") : describe_byte(line.front()));
       skip_lines(1);
       return false;
@@ -338,7 +338,7 @@ class FastqReader final : public ReaderBase {
     const std::string_view repeated = trim(line.substr(1));
     if (!repeated.empty() && repeated != trim(title_) && repeated != record.id) {
       malformed(lines_->line_number(), "the '+' line of record '{}' names another record ('{}')",
-                io::printable(record.id), io::printable(repeated));
+                printable(record.id), printable(repeated));
       skip_lines(1);
       return false;
     }
@@ -347,13 +347,13 @@ class FastqReader final : public ReaderBase {
     line = trim(line);
     if (line.size() != record.sequence.size()) {
       malformed(lines_->line_number(), "record '{}' has {} quality values for {} residues",
-                io::printable(record.id), line.size(), record.sequence.size());
+                printable(record.id), line.size(), record.sequence.size());
       return false;
     }
     for (const char c : line) {
       if (c < '!' || c > '~') {
         malformed(lines_->line_number(), "invalid quality character {} in record '{}'", describe_byte(c),
-                  io::printable(record.id));
+                  printable(record.id));
         return false;
       }
     }
@@ -362,7 +362,7 @@ class FastqReader final : public ReaderBase {
 
   bool truncated(const SequenceRecord& record, std::string_view missing) {
     malformed(lines_->line_number(), "truncated FASTQ record '{}': the file ends before its {} line",
-              io::printable(record.id), missing);
+              printable(record.id), missing);
     return false;
   }
 
@@ -416,9 +416,9 @@ class JsonlReader final : public ReaderBase {
     const uint64_t number = lines_->line_number();
     nlohmann::json j;
     try {
-      j = io::parse_json_strict(line);
+      j = parse_json_strict(line);
     } catch (const Error& e) {
-      std::string what = io::printable(e.what());
+      std::string what = printable(e.what());
       if (what.size() > kMaxJsonErrorChars) what = what.substr(0, kMaxJsonErrorChars) + "...";
       malformed(number, "{}", what);
       return false;
@@ -429,11 +429,11 @@ class JsonlReader final : public ReaderBase {
     }
     const auto field = j.find(options_.jsonl_field);
     if (field == j.end()) {
-      malformed(number, "field '{}' is missing", io::printable(options_.jsonl_field));
+      malformed(number, "field '{}' is missing", printable(options_.jsonl_field));
       return false;
     }
     if (!field->is_string()) {
-      malformed(number, "field '{}' is {}, not a string", io::printable(options_.jsonl_field),
+      malformed(number, "field '{}' is {}, not a string", printable(options_.jsonl_field),
                 json_type_name(*field));
       return false;
     }
@@ -499,8 +499,7 @@ RecordFormat record_format_from_name(const std::string& name) {
        {RecordFormat::Auto, RecordFormat::Fasta, RecordFormat::Fastq, RecordFormat::Jsonl}) {
     if (name == record_format_name(f)) return f;
   }
-  STRAND_CHECK(false, "unknown record format '{}' (expected auto, fasta, fastq or jsonl)",
-               io::printable(name));
+  STRAND_CHECK(false, "unknown record format '{}' (expected auto, fasta, fastq or jsonl)", printable(name));
 }
 
 std::unique_ptr<RecordReader> RecordReader::open(const std::string& path, const ReaderOptions& options) {

@@ -1,8 +1,8 @@
 #include "strand/data/tokenizer.h"
 
 #include "strand/core/error.h"
+#include "strand/core/json.h"
 #include "strand/io/atomic_file.h"
-#include "strand/io/json.h"
 
 #include <fmt/format.h>
 
@@ -188,7 +188,7 @@ Tokenizer Tokenizer::from_hf_json(const std::string& path) {
   fs::path file(path);
   if (fs::is_directory(file)) file /= "tokenizer.json";
   const std::string where = file.string();
-  const nlohmann::json j = io::read_json_file(where);
+  const nlohmann::json j = read_json_file(where);
   const auto fail = [&where](const std::string& what) { throw Error(fmt::format("{}: {}", where, what)); };
 
   STRAND_CHECK(j.is_object(), "{}: expected a JSON object", where);
@@ -196,16 +196,16 @@ Tokenizer Tokenizer::from_hf_json(const std::string& path) {
   if (model == j.end() || !model->is_object()) fail("no \"model\" object");
   if (model->value("type", "") != "WordLevel") {
     fail(fmt::format("model type '{}' is not supported (only WordLevel)",
-                     io::printable(model->value("type", ""))));
+                     printable(model->value("type", ""))));
   }
   const auto normalizer = j.find("normalizer");
   if (normalizer != j.end() && !normalizer->is_null()) {
-    fail(fmt::format("normalizer {} is not supported (only none)", io::printable(normalizer->dump())));
+    fail(fmt::format("normalizer {} is not supported (only none)", printable(normalizer->dump())));
   }
   const auto pre = j.find("pre_tokenizer");
   if (pre == j.end() || !splits_every_character(*pre)) {
     fail(fmt::format("pre_tokenizer {} does not split every character (expected Split on \"\", Isolated)",
-                     pre == j.end() ? std::string("(none)") : io::printable(pre->dump())));
+                     pre == j.end() ? std::string("(none)") : printable(pre->dump())));
   }
 
   // id -> (text, special)
@@ -213,11 +213,11 @@ Tokenizer Tokenizer::from_hf_json(const std::string& path) {
   std::map<std::string, bool> added;  // content -> special
   const auto add = [&](int64_t id, const std::string& text, bool special) {
     if (id < 0 || id >= (int64_t{1} << 31))
-      fail(fmt::format("token '{}' has invalid id {}", io::printable(text), id));
+      fail(fmt::format("token '{}' has invalid id {}", printable(text), id));
     const auto [it, inserted] = entries.emplace(id, std::make_pair(text, special));
     if (!inserted && it->second.first != text) {
-      fail(fmt::format("id {} is used by both '{}' and '{}'", id, io::printable(it->second.first),
-                       io::printable(text)));
+      fail(fmt::format("id {} is used by both '{}' and '{}'", id, printable(it->second.first),
+                       printable(text)));
     }
     if (special) it->second.second = true;
   };
@@ -227,13 +227,12 @@ Tokenizer Tokenizer::from_hf_json(const std::string& path) {
     for (const auto& a : *added_tokens) {
       if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !a.contains("content") ||
           !a["content"].is_string()) {
-        fail(fmt::format("malformed added token {}", io::printable(a.dump())));
+        fail(fmt::format("malformed added token {}", printable(a.dump())));
       }
       const std::string content = a["content"].get<std::string>();
       const bool special = a.value("special", false);
       if (!special && !single_code_point(content)) {
-        fail(fmt::format("added token '{}' is neither special nor a single character",
-                         io::printable(content)));
+        fail(fmt::format("added token '{}' is neither special nor a single character", printable(content)));
       }
       added[content] = special;
       add(a["id"].get<int64_t>(), content, special);
@@ -244,12 +243,12 @@ Tokenizer Tokenizer::from_hf_json(const std::string& path) {
   Tokenizer t;
   for (const auto& [text, id] : vocab->items()) {
     if (!id.is_number_integer())
-      fail(fmt::format("vocabulary id of '{}' is not an integer", io::printable(text)));
+      fail(fmt::format("vocabulary id of '{}' is not an integer", printable(text)));
     const auto a = added.find(text);
     const bool special = a != added.end() && a->second;
     if (!special && !single_code_point(text)) {
       fail(fmt::format("vocabulary entry '{}' is longer than one character and not a special token",
-                       io::printable(text)));
+                       printable(text)));
     }
     add(id.get<int64_t>(), text, special);
   }
@@ -271,7 +270,7 @@ Tokenizer Tokenizer::from_hf_json(const std::string& path) {
     const uint32_t cp = *single_code_point(text);
     if (cp >= t.cp_to_id_.size()) t.cp_to_id_.resize(cp + 1, -1);
     if (t.cp_to_id_[cp] >= 0 && t.cp_to_id_[cp] != id) {
-      fail(fmt::format("character '{}' has two ids, {} and {}", io::printable(text), t.cp_to_id_[cp], id));
+      fail(fmt::format("character '{}' has two ids, {} and {}", printable(text), t.cp_to_id_[cp], id));
     }
     t.cp_to_id_[cp] = static_cast<int32_t>(id);
   }
@@ -281,7 +280,7 @@ Tokenizer Tokenizer::from_hf_json(const std::string& path) {
   std::vector<std::pair<std::string, nlohmann::json>> configs;
   for (const char* name : {"special_tokens_map.json", "tokenizer_config.json"}) {
     const fs::path beside = file.parent_path() / name;
-    if (fs::exists(beside)) configs.emplace_back(beside.string(), io::read_json_file(beside.string()));
+    if (fs::exists(beside)) configs.emplace_back(beside.string(), read_json_file(beside.string()));
   }
   const auto role = [&](const char* key, std::initializer_list<const char*> usual) -> int32_t {
     for (const auto& [config_path, config] : configs) {
@@ -289,7 +288,7 @@ Tokenizer Tokenizer::from_hf_json(const std::string& path) {
       if (!named) continue;
       const auto it = special_ids.find(*named);
       STRAND_CHECK(it != special_ids.end(), "{}: {} '{}' is not a special token of {}", config_path, key,
-                   io::printable(*named), where);
+                   printable(*named), where);
       return it->second;
     }
     if (!configs.empty()) return -1;
@@ -317,7 +316,7 @@ Tokenizer Tokenizer::by_name(const std::string& name_or_path) {
   if (name_or_path == "esm") return esm();
   STRAND_CHECK(fs::exists(name_or_path),
                "unknown tokenizer '{}' (expected nucleotide, char, esm, or the path of a tokenizer.json)",
-               io::printable(name_or_path));
+               printable(name_or_path));
   return from_hf_json(name_or_path);
 }
 
@@ -350,7 +349,7 @@ uint64_t Tokenizer::encode(std::string_view text, std::vector<int32_t>& out) con
     if (id < 0) {
       STRAND_CHECK(unk_ >= 0,
                    "tokenizer {}: character {} at byte {} is not in the vocabulary, which has no UNK", name_,
-                   io::printable(std::string(text.substr(i - len, len))), i - len);
+                   printable(std::string(text.substr(i - len, len))), i - len);
       id = unk_;
       ++unknown;
     }

@@ -1,14 +1,11 @@
 #include "strand/infer/generate.h"
 
-#include "strand/io/json.h"
-
 #include "strand/core/arena.h"
 #include "strand/core/philox.h"
-#include "strand/infer/kv_cache.h"
+#include "strand/nn/kv_cache.h"
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <numeric>
 #include <utility>
 
@@ -163,18 +160,6 @@ std::vector<int32_t> banned_tokens(const data::Tokenizer& tokenizer, int64_t mod
       banned.push_back(id);
   }
   return banned;
-}
-
-data::Tokenizer model_tokenizer(const std::string& model_dir, const std::string& name) {
-  if (!name.empty()) return data::Tokenizer::by_name(name);
-  const std::filesystem::path file = std::filesystem::path(model_dir) / "tokenizer.json";
-  if (std::filesystem::exists(file)) return data::Tokenizer::from_hf_json(file.string());
-  const std::filesystem::path config = std::filesystem::path(model_dir) / "config.json";
-  if (std::filesystem::exists(config)) {
-    const nlohmann::json j = io::read_json_file(config.string());
-    if (j.is_object() && j.value("model_type", "") == "esm") return data::Tokenizer::esm();
-  }
-  return data::Tokenizer::nucleotide();
 }
 
 GenerateResult generate(CausalLM& model, const data::Tokenizer& tokenizer, std::string_view prompt,

@@ -68,11 +68,6 @@ GenerateResult generate_tokens(CausalLM& model, std::span<const int32_t> prompt,
 // ids).
 std::vector<int32_t> banned_tokens(const data::Tokenizer& tokenizer, int64_t model_vocab);
 
-// The tokenizer for a model directory: `name` when not empty (Tokenizer::by_name: "nucleotide", "char", "esm"
-// or a tokenizer.json path), else DIR/tokenizer.json when present, else the esm tokenizer for an ESM model
-// (config.json model_type "esm", whose directories carry EsmTokenizer's vocab.txt), else the nucleotide one.
-data::Tokenizer model_tokenizer(const std::string& model_dir, const std::string& name);
-
 // Text in, text out: tokens = BOS + tokenizer(prompt) (no EOS), then generate_tokens with the tokenizer's EOS
 // and banned_tokens(). The tokenizer's vocabulary must fit the model's.
 GenerateResult generate(CausalLM& model, const data::Tokenizer& tokenizer, std::string_view prompt,

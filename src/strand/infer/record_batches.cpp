@@ -1,7 +1,7 @@
 #include "strand/infer/record_batches.h"
 
 #include "strand/core/error.h"
-#include "strand/io/json.h"
+#include "strand/core/json.h"
 
 #include <fmt/format.h>
 
@@ -35,14 +35,14 @@ RecordBatchSummary for_each_record_batch(const data::Tokenizer& tokenizer, data:
       summary.unknown += tokenizer.encode(record.sequence, r.tokens);
     } catch (const Error& e) {
       rethrow_with_context(
-          e, fmt::format("{}:{}: record '{}'", reader.path(), record.line, io::printable(record.id)));
+          e, fmt::format("{}:{}: record '{}'", reader.path(), record.line, printable(record.id)));
     }
     int64_t n = static_cast<int64_t>(r.tokens.size()) + (tokenizer.eos() >= 0 ? 1 : 0);
     if (limit > 0 && n > limit) {
       STRAND_CHECK(options.truncate,
                    "{}:{}: record '{}' has {} tokens ({} residues{}), more than the model's {} positions "
                    "(max_position_embeddings); split it into shorter records, or truncate",
-                   reader.path(), record.line, io::printable(record.id), n, n - specials,
+                   reader.path(), record.line, printable(record.id), n, n - specials,
                    specials == 2 ? " + BOS + EOS" : (specials == 1 ? " + 1 special token" : ""), limit);
       r.tokens.resize(static_cast<size_t>(limit - (tokenizer.eos() >= 0 ? 1 : 0)));
       r.truncated = true;

@@ -1,8 +1,8 @@
 #include "strand/infer/score.h"
 
 #include "strand/core/arena.h"
+#include "strand/core/json.h"
 #include "strand/infer/record_batches.h"
-#include "strand/io/json.h"
 #include "strand/ops/loss.h"
 
 #include <fmt/format.h>
@@ -37,7 +37,7 @@ std::string escape_tsv_field(const std::string& s) {
   return out;
 }
 
-std::vector<double> sequence_logprobs(CausalLM& model, Arena& arena,
+std::vector<double> sequence_logprobs(LanguageModel& model, Arena& arena,
                                       const std::vector<std::vector<int32_t>>& sequences) {
   for (size_t i = 0; i < sequences.size(); ++i)
     STRAND_CHECK(!sequences[i].empty(), "scoring: sequence {} of the batch has no tokens", i);
@@ -59,7 +59,7 @@ std::vector<double> sequence_logprobs(CausalLM& model, Arena& arena,
   return sums;
 }
 
-ScoreSummary score_records(CausalLM& model, const data::Tokenizer& tokenizer, data::RecordReader& reader,
+ScoreSummary score_records(LanguageModel& model, const data::Tokenizer& tokenizer, data::RecordReader& reader,
                            const ScoreOptions& options,
                            const std::function<void(const SequenceScore&)>& emit) {
   STRAND_CHECK(tokenizer.vocab_size() <= model.vocab_size(),

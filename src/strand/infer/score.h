@@ -1,4 +1,4 @@
-// Log-likelihood scoring of sequence files with a causal LM.
+// Log-likelihood scoring of sequence files with a causal (next-token) LM.
 //
 // Each record's tokens are BOS + tokenizer(sequence) + EOS (BOS/EOS where the tokenizer has them), and its
 // score is the sum of the natural-log probabilities of every token after the first given the ones before it
@@ -9,7 +9,7 @@
 
 #include "strand/data/record_reader.h"
 #include "strand/data/tokenizer.h"
-#include "strand/models/causal_lm.h"
+#include "strand/models/language_model.h"
 
 #include <cstdint>
 #include <functional>
@@ -41,12 +41,12 @@ struct ScoreSummary {
 
 // Sum of next-token log-probabilities of each sequence (every token after its first), all sequences packed
 // into one forward. Sequences of one token score 0; an empty one is an error. The arena is reset first.
-std::vector<double> sequence_logprobs(CausalLM& model, Arena& arena,
+std::vector<double> sequence_logprobs(LanguageModel& model, Arena& arena,
                                       const std::vector<std::vector<int32_t>>& sequences);
 
 // Scores every record of `reader`, calling `emit` once per record in input order. A record with more tokens
 // than model.max_positions() (when bounded) is an error naming the file, line and record.
-ScoreSummary score_records(CausalLM& model, const data::Tokenizer& tokenizer, data::RecordReader& reader,
+ScoreSummary score_records(LanguageModel& model, const data::Tokenizer& tokenizer, data::RecordReader& reader,
                            const ScoreOptions& options,
                            const std::function<void(const SequenceScore&)>& emit);
 

@@ -1,8 +1,8 @@
 #include "strand/io/checkpoint_dir.h"
 
 #include "strand/core/error.h"
+#include "strand/core/json.h"
 #include "strand/io/atomic_file.h"
-#include "strand/io/json.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>

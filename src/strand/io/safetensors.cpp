@@ -1,8 +1,8 @@
 #include "strand/io/safetensors.h"
 
 #include "strand/core/error.h"
+#include "strand/core/json.h"
 #include "strand/io/atomic_file.h"
-#include "strand/io/json.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -12,6 +12,7 @@
 #include "strand/ops/packed.h"
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -48,8 +49,10 @@ class BlockStack {
     return h;
   }
 
-  // dh [T, C] at the output of the last forward (over every block) -> the gradient at its input.
-  Tensor backward(Arena& arena, const Tensor& dh_out) {
+  // dh [T, C] at the output of the last forward (over every block) -> the gradient at its input. Each
+  // block's parameters are reported to `ready` (when set) as soon as its backward is done.
+  Tensor backward(Arena& arena, const Tensor& dh_out,
+                  const std::function<void(const nn::ParameterList&)>& ready = {}) {
     // The gradient between blocks alternates between two buffers, so each block's backward temporaries (and
     // a recomputed block's activations) are released as soon as the block is done: the backward needs one
     // block's worth of scratch, not all of them. The last block reads dh_out where it is.
@@ -62,6 +65,11 @@ class BlockStack {
       const Tensor& next = carry[(blocks_.size() - i) % 2];
       blocks_[i]->backward(arena, dh, next);
       arena.release(mark);
+      if (ready) {
+        nn::ParameterList params;
+        blocks_[i]->collect(params);
+        ready(params);
+      }
       dh = next;
     }
     return dh;

@@ -5,31 +5,27 @@
 
 #include "strand/core/arena.h"
 #include "strand/nn/parameter.h"
+#include "strand/ops/lm_batch.h"
 #include "strand/ops/loss.h"
 #include "strand/ops/packed.h"
 
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <vector>
 
 namespace strand {
 
-// A packed batch with a target per token: for next-token prediction labels[t] = tokens[t+1] inside each
-// sequence and kIgnoreIndex at each sequence's last token; for masked-token prediction labels hold the
-// original token at the masked positions and kIgnoreIndex elsewhere.
-struct LMBatch {
-  Tensor tokens;        // I32 [T]
-  Tensor labels;        // I32 [T]
-  Tensor loss_weights;  // [T] in the model's dtype, or undefined (all ones)
-  SeqLayout layout;
-
-  // Next-token labels for each sequence.
-  static LMBatch from_sequences(const std::vector<std::vector<int32_t>>& sequences);
-  // A copy on `device`, loss weights as `weight_dtype` (the statistics dtype of the model's activations).
-  // Checks every token against the vocabulary first: device kernels trust their indices.
-  LMBatch to(Device device, DType weight_dtype, int64_t vocab_size) const;
-  // From packed tokens and cu_seqlens (I32 or I64 on input), next-token labels inside each sequence.
-  static LMBatch from_packed(const Tensor& tokens, const Tensor& cu_seqlens);
+// A named tensor a model carries that nothing trains or computes with (ESM-2's contact head): kept so that a
+// checkpoint survives a round trip. Loaders replace *value, exporters write it.
+struct ModelBuffer {
+  std::string name;
+  Tensor* value;  // an F32 host tensor owned by the model
 };
+
+// Called from a model's backward with parameters whose gradients that backward has finished, in the order
+// they finish (the last block first); every parameter is reported exactly once per backward.
+using GradientsReady = std::function<void(const nn::ParameterList&)>;
 
 class LanguageModel {
  public:
@@ -39,10 +35,16 @@ class LanguageModel {
   virtual const char* arch() const = 0;
   // tokens [T] I32 -> logits [T, V] in the arena. Saves activations for backward until the arena is reset.
   virtual Tensor forward(Arena& arena, const Tensor& tokens, const SeqLayout& layout) = 0;
-  // dlogits [T, V] of the last forward -> accumulates every parameter's gradient.
+  // dlogits [T, V] of the last forward -> accumulates every parameter's gradient, reporting them to the
+  // gradients-ready hook (set_gradients_ready) as they finish.
   virtual void backward(Arena& arena, const Tensor& dlogits) = 0;
+  // The hook later backward passes report finished gradients to (a data-parallel trainer starts reducing
+  // them there); an empty function reports to nobody.
+  void set_gradients_ready(GradientsReady hook) { gradients_ready_ = std::move(hook); }
   // Every trainable parameter, each once (a tied weight appears under its owner's name only).
   virtual nn::ParameterList parameters() = 0;
+  // Its buffers; none by default.
+  virtual std::vector<ModelBuffer> buffers() { return {}; }
   virtual int64_t vocab_size() const = 0;
   virtual DType dtype() const = 0;  // of activations and logits
   virtual Device device() const = 0;
@@ -64,6 +66,16 @@ class LanguageModel {
   // Model FLOPs of one training step (forward and backward) on sequences of these lengths: 6 x matmul
   // parameters (LM head included, input embedding excluded) per token, plus attention (DESIGN.md).
   virtual double training_flops(const std::vector<int64_t>& sequence_lengths) const = 0;
+
+ protected:
+  // For backward(): reports `params` to the hook, if one is set.
+  void report_gradients(const nn::ParameterList& params) const {
+    if (gradients_ready_) gradients_ready_(params);
+  }
+  const GradientsReady& gradients_ready_hook() const { return gradients_ready_; }
+
+ private:
+  GradientsReady gradients_ready_;
 };
 
 struct LossResult {

@@ -6,10 +6,9 @@
 #pragma once
 
 #include "strand/core/tensor.h"
+#include "strand/ops/packed.h"
 
 namespace strand {
-
-inline constexpr int32_t kIgnoreIndex = -100;
 
 struct LossSums {
   double loss_sum = 0;    // sum over counted tokens of w_t * (-log softmax(logits_t)[label_t])

@@ -14,6 +14,10 @@
 
 namespace strand {
 
+// The label of a token at which nothing is predicted (a sequence's last token, a pad, an unmasked residue):
+// the loss and its gradient skip it.
+inline constexpr int32_t kIgnoreIndex = -100;
+
 struct SeqLayout {
   Tensor cu_seqlens;  // I32 [n+1]
   Tensor positions;   // I32 [T]

@@ -1,8 +1,8 @@
 #include "strand/train/checkpoint.h"
 
 #include "strand/core/error.h"
+#include "strand/core/json.h"
 #include "strand/io/atomic_file.h"
-#include "strand/io/json.h"
 #include "strand/train/metrics.h"
 
 #include <fcntl.h>
@@ -297,7 +297,7 @@ std::optional<uint64_t> as_unsigned(const nlohmann::json& j) {
 }
 
 std::string describe(const nlohmann::json& j) {
-  return io::printable(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return printable(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 // Checks the MANIFEST's structure; errors say what is wrong without naming the file.
@@ -323,7 +323,7 @@ Manifest parse_manifest(const nlohmann::json& j) {
   const nlohmann::json& files = field("files");
   STRAND_CHECK(files.is_object(), "\"files\" is not an object");
   for (const auto& [name, entry] : files.items()) {
-    const std::string shown = io::printable(name);
+    const std::string shown = printable(name);
     STRAND_CHECK(is_plain_file_name(name) && name != kCheckpointManifest,
                  "\"files\" lists '{}', which is not a file name it may list", shown);
     STRAND_CHECK(entry.is_object(), "entry of {} is not an object", shown);
@@ -394,7 +394,7 @@ std::optional<Fault> inspect(const fs::path& dir, bool check_crc, Manifest* mani
     text = s.str();
   }
   try {
-    *manifest = parse_manifest(io::parse_json_strict(text));
+    *manifest = parse_manifest(parse_json_strict(text));
   } catch (const Error& e) {
     return Fault{kCheckpointManifest, e.what()};
   }
@@ -450,7 +450,7 @@ std::vector<std::pair<int64_t, std::string>> step_directories(const std::string&
 
 void check_extra_file_names(const CheckpointContents& contents) {
   for (const auto& [name, bytes] : contents.extra_files) {
-    const std::string shown = io::printable(name);
+    const std::string shown = printable(name);
     STRAND_CHECK(is_plain_file_name(name) && name[0] != '.', "extra file '{}': not a plain file name", shown);
     STRAND_CHECK(name != kCheckpointManifest && name != kCheckpointModel && name != kCheckpointOptimizer &&
                      name != kCheckpointTrainerState,
@@ -667,7 +667,7 @@ CheckpointContents load_checkpoint(const std::string& dir) {
   CheckpointContents contents;
   contents.model = read_tensors(kCheckpointModel);
   if (manifest.lists(kCheckpointOptimizer)) contents.optimizer = read_tensors(kCheckpointOptimizer);
-  contents.trainer_state = io::read_json_file((root / kCheckpointTrainerState).string());
+  contents.trainer_state = read_json_file((root / kCheckpointTrainerState).string());
   for (const ManifestEntry& e : manifest.files) {
     if (e.name == kCheckpointModel || e.name == kCheckpointOptimizer || e.name == kCheckpointTrainerState)
       continue;

@@ -1,40 +1,24 @@
 #include "strand/train/train_config.h"
 
+#include "strand/models/registry.h"
+
+#include <fmt/format.h>
+
 #include <filesystem>
 
 namespace strand {
 
-void TrainConfig::bind(ConfigSchema& s) {
-  // The defaults are the embedded demo: a small genomic Llama that learns E. coli on two CPU cores in
-  // minutes.
-  s.add_choice("model.arch", &model.arch, "llama", {"llama", "esm2"},
-               "model architecture: llama (causal genomic decoder) or esm2 (protein encoder, masked tokens)");
-  s.add("model.vocab_size", &model.vocab_size, 256, "vocabulary size (256 for the nucleotide tokenizer)");
-  s.add("model.hidden_size", &model.hidden_size, 128, "model width");
-  s.add("model.intermediate_size", &model.intermediate_size, 384, "feed-forward width");
-  s.add("model.num_hidden_layers", &model.num_hidden_layers, 4, "decoder layers");
-  s.add("model.num_attention_heads", &model.num_attention_heads, 4, "query heads");
-  s.add("model.num_key_value_heads", &model.num_key_value_heads, 2,
-        "key/value heads (grouped-query attention)");
-  s.add("model.head_dim", &model.head_dim, 0, "head dimension (0: hidden_size / num_attention_heads)");
-  s.add("model.max_position_embeddings", &model.max_position_embeddings, 8192, "longest supported sequence");
-  s.add("model.rms_norm_eps", &model.rms_norm_eps, 1e-5, "llama: RMSNorm epsilon");
-  s.add("model.layer_norm_eps", &model.layer_norm_eps, 1e-5, "esm2: LayerNorm epsilon");
-  s.add("model.token_dropout", &model.token_dropout, true,
-        "esm2: zero <mask> embeddings and rescale the rest per sequence (ESM-2's token dropout)");
-  s.add("model.mask_token_id", &model.mask_token_id, 32, "esm2: the <mask> token id");
-  s.add("model.rope_theta", &model.rope_theta, 500000.0, "RoPE base");
-  s.add_choice("model.rope_type", &model.rope_type, "llama3", {"default", "llama3"},
-               "RoPE frequency scaling");
-  s.add("model.rope_factor", &model.rope_factor, 32.0, "llama3 scaling factor");
-  s.add("model.rope_low_freq_factor", &model.rope_low_freq_factor, 1.0, "llama3 low-frequency factor");
-  s.add("model.rope_high_freq_factor", &model.rope_high_freq_factor, 4.0, "llama3 high-frequency factor");
-  s.add("model.rope_original_max_position_embeddings", &model.rope_original_max_position_embeddings, 8192,
-        "llama3 original context length");
-  s.add("model.initializer_range", &model.initializer_range, 0.02, "std of the normal initialisation");
-  s.add("model.tie_word_embeddings", &model.tie_word_embeddings, false, "share the embedding and LM head");
+void TrainConfig::bind(ConfigSchema& s, const std::string& arch) {
+  // model.init_from and the choice of family are the trainer's; the family binds the rest of model.*.
+  std::vector<std::string> families;
+  for (const ModelFamily* f : model_families()) families.push_back(f->arch() + ": " + f->description());
+  s.add_choice("model.arch", &model.arch, arch, model_archs(),
+               fmt::format("model family, each with its own model.* fields ({}); --help-config with "
+                           "model.arch=NAME lists that family's",
+                           fmt::join(families, "; ")));
   s.add("model.init_from", &model.init_from, "",
         "fine-tune: load weights from a HF model directory or a strand checkpoint (step_N) directory");
+  model_recipe = model_family(arch).bind_recipe(s);
 
   s.add("data.train", &data.train, {"data/ecoli_k12_train.fa.gz"},
         "training inputs: FASTA/FASTQ/JSONL files (any compression) or Megatron .bin/.idx prefixes");
@@ -145,45 +129,19 @@ void TrainConfig::bind(ConfigSchema& s) {
   s.add_choice("export.dtype", &export_.dtype, "f32", {"f32", "bf16"}, "weights dtype of the export");
 }
 
-LlamaConfig TrainConfig::llama_config() const {
-  LlamaConfig c;
-  c.vocab_size = model.vocab_size;
-  c.hidden_size = model.hidden_size;
-  c.intermediate_size = model.intermediate_size;
-  c.num_layers = model.num_hidden_layers;
-  c.num_heads = model.num_attention_heads;
-  c.num_kv_heads = model.num_key_value_heads;
-  c.head_dim = model.head_dim;
-  c.rms_norm_eps = model.rms_norm_eps;
-  c.rope.theta = model.rope_theta;
-  c.rope.factor = model.rope_type == "llama3" ? model.rope_factor : 0.0;
-  c.rope.low_freq_factor = model.rope_low_freq_factor;
-  c.rope.high_freq_factor = model.rope_high_freq_factor;
-  c.rope.original_max_position = model.rope_original_max_position_embeddings;
-  c.tie_embeddings = model.tie_word_embeddings;
-  c.init_std = model.initializer_range;
-  c.max_position_embeddings = model.max_position_embeddings;
-  return c;
-}
-
-Esm2Config TrainConfig::esm2_config() const {
-  Esm2Config c;
-  c.vocab_size = model.vocab_size;
-  c.hidden_size = model.hidden_size;
-  c.intermediate_size = model.intermediate_size;
-  c.num_layers = model.num_hidden_layers;
-  c.num_heads = model.num_attention_heads;
-  c.layer_norm_eps = model.layer_norm_eps;
-  c.max_position_embeddings = model.max_position_embeddings;
-  c.mask_token_id = model.mask_token_id;
-  c.token_dropout = model.token_dropout;
-  c.tie_embeddings = model.tie_word_embeddings;
-  c.init_std = model.initializer_range;
-  return c;
+std::unique_ptr<LanguageModel> TrainConfig::build_model(const nn::Placement& placement) const {
+  STRAND_CHECK(model_recipe != nullptr, "train config: build_model before bind");
+  std::unique_ptr<LanguageModel> m = model_recipe->build(placement);
+  STRAND_CHECK(m->arch() == model.arch,
+               "model.arch is '{}' but the model.* fields bound are those of '{}' (load_train_config reads "
+               "model.arch before binding)",
+               model.arch, m->arch());
+  return m;
 }
 
 bool TrainConfig::masked_lm() const {
-  return data.objective == "masked" || (data.objective == "auto" && model.arch == "esm2");
+  return data.objective == "masked" ||
+         (data.objective == "auto" && model_family(model.arch).objective() == Objective::masked);
 }
 
 ScheduleOptions TrainConfig::schedule_options() const {
@@ -204,6 +162,19 @@ std::string TrainConfig::checkpoint_dir() const {
 
 std::string TrainConfig::export_dir() const {
   return export_.dir.empty() ? (std::filesystem::path(run.dir) / "hf").string() : export_.dir;
+}
+
+void load_train_config(TrainConfig& config, ConfigSchema& schema, const std::string& recipe_path,
+                       const std::vector<std::string>& overrides) {
+  std::string arch = "llama";
+  ConfigSchema peek;
+  peek.add("model.arch", &arch, arch, "");
+  peek.skip_unknown_keys();
+  if (!recipe_path.empty()) peek.load_yaml_file(recipe_path);
+  peek.apply_overrides(overrides);
+  config.bind(schema, model_family(arch).arch());
+  if (!recipe_path.empty()) schema.load_yaml_file(recipe_path);
+  schema.apply_overrides(overrides);
 }
 
 }  // namespace strand

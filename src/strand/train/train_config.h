@@ -2,11 +2,11 @@
 // Field names follow transformers' config.json inside `model`, and the bionemo/savanna recipes elsewhere.
 #pragma once
 
-#include "strand/models/esm2/config.h"
-#include "strand/models/llama/config.h"
-#include "strand/train/config.h"
+#include "strand/core/config_schema.h"
+#include "strand/models/model_family.h"
 #include "strand/train/schedule.h"
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -15,19 +15,10 @@ namespace strand {
 struct TrainConfig {
   struct Model {
     std::string arch;
-    int64_t vocab_size, hidden_size, intermediate_size, num_hidden_layers, num_attention_heads,
-        num_key_value_heads;
-    int64_t head_dim, max_position_embeddings;
-    double rms_norm_eps, rope_theta, initializer_range;
-    std::string rope_type;
-    double rope_factor, rope_low_freq_factor, rope_high_freq_factor;
-    int64_t rope_original_max_position_embeddings;
-    bool tie_word_embeddings;
-    double layer_norm_eps;
-    bool token_dropout;
-    int64_t mask_token_id;
     std::string init_from;
   } model;
+  // The model.* fields of model.arch's family (ModelFamily::bind_recipe), bound by bind().
+  std::shared_ptr<ModelRecipe> model_recipe;
   struct Data {
     std::vector<std::string> train, val;
     double val_fraction;
@@ -76,16 +67,25 @@ struct TrainConfig {
     std::string dir, dtype;
   } export_;
 
-  // Binds every field to `schema` with its default and description.
-  void bind(ConfigSchema& schema);
+  // Binds every field to `schema` with its default and description: the trainer's sections, model.arch
+  // (default `arch`) and the model.* fields of `arch`'s family. model.arch must name that family when the
+  // model is built: load_train_config peeks it before binding.
+  void bind(ConfigSchema& schema, const std::string& arch = "llama");
 
-  LlamaConfig llama_config() const;
-  Esm2Config esm2_config() const;
-  // data.objective resolved: masked-token prediction (masked, or auto with model.arch esm2), else next-token.
+  // The configured model, uninitialised. REQUIRES: bind() for the family model.arch names.
+  std::unique_ptr<LanguageModel> build_model(const nn::Placement& placement) const;
+  // data.objective resolved: masked-token prediction (masked, or auto with a family whose objective is
+  // masked), else next-token.
   bool masked_lm() const;
   ScheduleOptions schedule_options() const;
   std::string checkpoint_dir() const;  // checkpoint.dir, or <run.dir>/checkpoints
   std::string export_dir() const;      // export.dir, or <run.dir>/hf
 };
+
+// Fills `config` from a recipe file (none when empty) and then overrides (ConfigSchema's forms): model.arch
+// is read from both first, so that `schema` holds exactly the fields of that family's model section, and a
+// key of another family's is an unknown key.
+void load_train_config(TrainConfig& config, ConfigSchema& schema, const std::string& recipe_path,
+                       const std::vector<std::string>& overrides);
 
 }  // namespace strand

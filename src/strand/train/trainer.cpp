@@ -4,9 +4,9 @@
 #include "strand/core/philox.h"
 #include "strand/data/document_sources.h"
 #include "strand/data/lm_batcher.h"
+#include "strand/interop/hf_checkpoint.h"
 #include "strand/io/atomic_file.h"
 #include "strand/io/checkpoint_dir.h"
-#include "strand/io/hf_checkpoint.h"
 #include "strand/ops/elementwise.h"
 #include "strand/ops/precision.h"
 #include "strand/ops/work_profile.h"
@@ -82,7 +82,7 @@ data::ObjectiveOptions objective_options(const TrainConfig& c) {
 // Fine-tuning start: weights from a HF directory (config.json present) or a strand checkpoint step directory.
 void load_initial_weights(LanguageModel& model, const std::string& from) {
   if (fs::exists(fs::path(from) / "config.json")) {
-    const auto source = io::load_hf_model(from);
+    const auto source = interop::load_hf_model(from);
     const nn::ParameterList src = source->parameters(), dst = model.parameters();
     STRAND_CHECK(src.size() == dst.size(), "{}: the model there differs from the configured one", from);
     for (size_t i = 0; i < src.size(); ++i) {
@@ -91,18 +91,15 @@ void load_initial_weights(LanguageModel& model, const std::string& from) {
                    src[i]->value.shape().str(), dst[i]->name, dst[i]->value.shape().str());
       nn::assign(*dst[i], src[i]->value);
     }
-    // ESM-2's contact head is no parameter, but travels with the weights to the export.
-    auto* esm_dst = dynamic_cast<Esm2Model*>(&model);
-    auto* esm_src = dynamic_cast<Esm2Model*>(source.get());
-    if (esm_dst != nullptr && esm_src != nullptr) {
-      esm_dst->contact_weight() = esm_src->contact_weight();
-      esm_dst->contact_bias() = esm_src->contact_bias();
-    }
+    // Buffers (ESM-2's contact head) are no parameters, but travel with the weights to the export.
+    const std::vector<ModelBuffer> src_buffers = source->buffers(), dst_buffers = model.buffers();
+    for (size_t i = 0; i < src_buffers.size() && i < dst_buffers.size(); ++i)
+      if (src_buffers[i].name == dst_buffers[i].name) *dst_buffers[i].value = *src_buffers[i].value;
   } else {
     verify_checkpoint(from);
-    io::load_parameters(model.parameters(),
-                        io::TensorStore::open((fs::path(from) / "model.safetensors").string()),
-                        [](const std::string&) { return false; });
+    interop::load_parameters(model.parameters(),
+                             io::TensorStore::open((fs::path(from) / "model.safetensors").string()),
+                             [](const std::string&) { return false; });
   }
   fmt::print("model: weights loaded from {}\n", from);
 }
@@ -123,12 +120,6 @@ double model_flops(const LanguageModel& model, const std::vector<LMBatch>& micro
     for (int64_t i = 0; i < b.layout.num_seqs(); ++i) lengths.push_back(cu[i + 1] - cu[i]);
   }
   return model.training_flops(lengths);
-}
-
-// The configured model, uninitialised.
-std::unique_ptr<LanguageModel> make_model(const TrainConfig& c, const nn::Placement& placement) {
-  if (c.model.arch == "esm2") return std::make_unique<Esm2Model>(c.esm2_config(), placement);
-  return std::make_unique<LlamaModel>(c.llama_config(), placement);
 }
 
 // One optimizer step's micro-batches, their joint loss weight, and the loader position before them.
@@ -180,6 +171,410 @@ double unigram_entropy(const std::vector<LMBatch>& batches) {
   return total > 0 ? h : NAN;
 }
 
+// One training run, in phases. Set-up: data, model and optimizer, resume, metrics. Each step then runs
+//   fetch       the step's micro-batches on the host (built while the GPU ran the step before) and their
+//               label weight, summed over ranks into the loss normaliser;
+//   upload      the micro-batches to the model's device;
+//   forward/backward  of every micro-batch, the last one reporting finished gradients to the sync;
+//   sync        every gradient reduced (GradientSync::finish);
+//   optimizer   clip and update;
+//   bookkeeping the step's one read-back (its loss), metrics, evaluation and checkpoints;
+// and the stop decision, taken with every rank.
+class Trainer {
+ public:
+  Trainer(const TrainConfig& c, const nlohmann::json& resolved_config, GradientSync& sync)
+      : c_(c), resolved_config_(resolved_config), sync_(sync) {}
+
+  TrainResult run();
+
+ private:
+  void load_data();
+  void build_model();
+  void resume();
+  void open_metrics();
+
+  StepBatches fetch();
+  std::vector<LMBatch> upload(const StepBatches& batches) const;
+  void forward_backward(const std::vector<LMBatch>& micro, double normaliser);
+  void bookkeeping(const StepBatches& batches, double normaliser, double seconds);
+  bool stop_requested(int64_t last_step);
+
+  void save(int64_t at_step);
+  void run_eval(int64_t at_step);
+  void log_window();
+  void write_profile_report();
+
+  const TrainConfig& c_;
+  const nlohmann::json& resolved_config_;
+  GradientSync& sync_;
+  TrainResult result_;
+
+  // Data.
+  std::optional<data::Tokenizer> tokenizer_;
+  std::optional<data::TrainLoader> loader_;
+  std::vector<LMBatch> val_batches_;
+  std::optional<StepBatches> prefetched_;  // the next step's micro-batches, built before a step's sync
+
+  // Model and optimizer.
+  nn::Placement placement_;
+  std::unique_ptr<LanguageModel> model_;
+  nn::ParameterList params_;
+  std::unique_ptr<AdamW> optimizer_;
+  std::unique_ptr<Arena> arena_;
+  Tensor step_sums_;  // F64 [3] on the model's device: the step's loss sums (lm_loss_accumulate)
+  bool on_gpu_ = false;
+
+  // Progress.
+  std::optional<CheckpointManager> checkpoints_;
+  int64_t step_ = 0;
+  int64_t first_step_ = 1;
+  double consumed_tokens_ = 0;
+  double lr_ = 0;
+
+  // Metrics.
+  MetricLogger logger_;
+  double window_loss_ = 0, window_weight_ = 0, window_tokens_ = 0, window_time_ = 0, window_flops_ = 0;
+  int64_t window_steps_ = 0;
+  std::array<double, kWorkKinds> window_work_ms_{};
+  WorkTimes profiled_;  // every step but the first (which builds GEMM plans and sizes the arena)
+  int64_t profiled_steps_ = 0;
+  double profiled_seconds_ = 0;
+};
+
+void Trainer::load_data() {
+  tokenizer_.emplace(data::Tokenizer::by_name(c_.data.tokenizer));
+  const data::Tokenizer& tokenizer = *tokenizer_;
+  const LanguageModel& model = *model_;
+  STRAND_CHECK(tokenizer.vocab_size() <= model.vocab_size(),
+               "the {} tokenizer has {} ids but model.vocab_size is {}", tokenizer.name(),
+               tokenizer.vocab_size(), model.vocab_size());
+  STRAND_CHECK(model.max_positions() <= 0 || c_.data.max_length <= model.max_positions(),
+               "data.max_length ({}) exceeds model.max_position_embeddings ({})", c_.data.max_length,
+               model.max_positions());
+  STRAND_CHECK(
+      !c_.masked_lm() || tokenizer.mask() >= 0,
+      "the masked objective needs a tokenizer with a mask token; {} has none (data.tokenizer=esm has one)",
+      tokenizer.name());
+
+  data::SourceOptions so{c_.data.format, c_.data.jsonl_field, c_.data.skip_malformed};
+  const auto train_docs = c_.data.mock ? data::mock_documents(c_.data.mock_documents, c_.data.mock_length,
+                                                              static_cast<uint64_t>(c_.data.seed), tokenizer)
+                                       : data::load_documents(c_.data.train, so, tokenizer);
+  const data::WindowOptions window = window_options(c_, tokenizer);
+  std::vector<data::Window> train_windows = data::make_windows(*train_docs, window), val_windows;
+  std::shared_ptr<data::DocumentSource> val_docs;
+  if (!c_.data.val.empty() && !c_.data.mock) {
+    val_docs = data::load_documents(c_.data.val, so, tokenizer);
+    val_windows = data::make_windows(*val_docs, window);
+  } else if (c_.data.val_fraction > 0) {
+    // Every window drawn below the fraction goes to validation (overlapping neighbours may share sequence).
+    val_docs = train_docs;
+    std::vector<data::Window> kept;
+    for (uint64_t i = 0; i < train_windows.size(); ++i)
+      (philox_uniform(static_cast<uint64_t>(c_.data.seed), 1u << 20, i) < c_.data.val_fraction ? val_windows
+                                                                                               : kept)
+          .push_back(train_windows[i]);
+    train_windows = std::move(kept);
+  }
+  const data::BatchOptions batch = batch_options(c_);
+  const data::ObjectiveOptions objective = objective_options(c_);
+  loader_.emplace(train_docs, std::move(train_windows), window, batch, objective, tokenizer,
+                  static_cast<uint64_t>(c_.data.seed));
+  if (val_docs)
+    val_batches_ = data::evaluation_batches(*val_docs, val_windows, window, batch, objective, tokenizer,
+                                            c_.train.eval_batches, static_cast<uint64_t>(c_.data.seed));
+  fmt::print("data: {} training windows of up to {} tokens per epoch, {} validation batches\n",
+             loader_->windows_per_epoch(), c_.data.max_length, val_batches_.size());
+}
+
+void Trainer::build_model() {
+  placement_ = placement_of(c_);
+  on_gpu_ = placement_.device.type == DeviceType::CUDA;
+  model_ = c_.build_model(placement_);
+}
+
+void Trainer::resume() {
+  if (!c_.checkpoint.resume) return;
+  const auto dir = checkpoints_->newest_complete();
+  if (!dir) {
+    fmt::print("resume: no complete checkpoint in {}; starting from scratch\n", c_.checkpoint_dir());
+    return;
+  }
+  const CheckpointContents ck = load_checkpoint(*dir);
+  std::map<std::string, Tensor> by_name;
+  for (const auto& t : ck.model) by_name[t.name] = t.tensor;
+  for (const auto& t : ck.optimizer) by_name[t.name] = t.tensor;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const std::string& n = params_[i]->name;
+    for (const auto& [key, dst] : {std::pair{n, params_[i]->value},
+                                   {n + ".exp_avg", optimizer_->exp_avg()[i]},
+                                   {n + ".exp_avg_sq", optimizer_->exp_avg_sq()[i]}}) {
+      const auto it = by_name.find(key);
+      STRAND_CHECK(it != by_name.end(), "{}: checkpoint lacks tensor '{}'", *dir, key);
+      STRAND_CHECK(it->second.shape() == dst.shape(), "{}: tensor '{}' has shape {}, expected {}", *dir, key,
+                   it->second.shape().str(), dst.shape().str());
+      Tensor(dst).copy_from(it->second);
+    }
+  }
+  nn::refresh_compute(params_);
+  const nlohmann::json& st = ck.trainer_state;
+  step_ = st.at("step").get<int64_t>();
+  consumed_tokens_ = st.at("consumed_tokens").get<double>();
+  loader_->restore(
+      {st.at("loader").at("epoch").get<uint64_t>(), st.at("loader").at("index").get<uint64_t>()});
+  result_.checkpoint = *dir;
+  fmt::print("resume: step {} from {}\n", step_, *dir);
+}
+
+void Trainer::open_metrics() {
+  fs::create_directories(c_.run.dir);
+  logger_.add(make_console_sink(c_.train.max_steps, isatty(STDOUT_FILENO) != 0));
+  if (c_.run.jsonl) logger_.add(make_jsonl_sink((fs::path(c_.run.dir) / "metrics.jsonl").string()));
+  if (c_.run.tensorboard) logger_.add(make_tensorboard_sink((fs::path(c_.run.dir) / "tensorboard").string()));
+}
+
+// A step's micro-batches come first: the loss is normalised by their joint weight sum (over every rank).
+StepBatches Trainer::fetch() {
+  StepBatches b;
+  b.position = loader_->position();
+  for (int64_t m = 0; m < c_.batch.grad_accum; ++m) {
+    b.micro.push_back(loader_->next());
+    const LMBatch& mb = b.micro.back();
+    const int32_t* l = mb.labels.data<int32_t>();
+    for (int64_t t = 0; t < mb.labels.numel(); ++t)
+      if (l[t] != kIgnoreIndex)
+        b.weight_sum += mb.loss_weights.defined() ? mb.loss_weights.data<float>()[t] : 1.0;
+  }
+  return b;
+}
+
+std::vector<LMBatch> Trainer::upload(const StepBatches& batches) const {
+  std::vector<LMBatch> out;
+  for (const LMBatch& b : batches.micro) out.push_back(on_device(b, *model_));
+  return out;
+}
+
+void Trainer::forward_backward(const std::vector<LMBatch>& micro, double normaliser) {
+  for (size_t i = 0; i < micro.size(); ++i) {
+    arena_->reset();
+    // Only the last micro-batch's backward leaves final gradients to reduce.
+    if (i + 1 == micro.size())
+      model_->set_gradients_ready([this](const nn::ParameterList& p) { sync_.gradients_ready(p); });
+    lm_loss_accumulate(*model_, *arena_, micro[i], normaliser, step_sums_);
+    model_->set_gradients_ready({});
+  }
+}
+
+bool Trainer::stop_requested(int64_t last_step) {
+  return sync_.any(g_stop_signal.load() != 0 || step_ >= last_step);
+}
+
+void Trainer::save(int64_t at_step) {
+  CheckpointContents ck;
+  // Checkpoints hold host copies: the same files whichever device trained.
+  for (size_t i = 0; i < params_.size(); ++i) {
+    ck.model.push_back({params_[i]->name, params_[i]->value.to(Device::cpu())});
+    ck.optimizer.push_back({params_[i]->name + ".exp_avg", optimizer_->exp_avg()[i].to(Device::cpu())});
+    ck.optimizer.push_back({params_[i]->name + ".exp_avg_sq", optimizer_->exp_avg_sq()[i].to(Device::cpu())});
+  }
+  const data::LoaderPosition pos = prefetched_ ? prefetched_->position : loader_->position();
+  ck.trainer_state = {{"step", at_step},
+                      {"consumed_tokens", consumed_tokens_},
+                      {"loader", {{"epoch", pos.epoch}, {"index", pos.index}}},
+                      {"data_seed", c_.data.seed},
+                      {"strand_version", STRAND_VERSION},
+                      {"config", resolved_config_}};
+  result_.checkpoint = checkpoints_->save(at_step, ck);
+}
+
+void Trainer::run_eval(int64_t at_step) {
+  if (val_batches_.empty()) return;
+  const EvalResult e = evaluate(*model_, *arena_, val_batches_);
+  result_.final_val_loss = e.loss;
+  logger_.write({at_step,
+                 now_seconds(),
+                 {{"val/loss", e.loss},
+                  {"val/ppl", std::exp(e.loss)},
+                  {"val/bits_per_base", e.loss / std::log(2.0)},
+                  {"val/unigram_entropy", result_.val_unigram_entropy}}});
+}
+
+void Trainer::log_window() {
+  std::map<std::string, double> metrics = {
+      {"train/loss", window_weight_ > 0 ? window_loss_ / window_weight_ : NAN},
+      {"train/lr", lr_},
+      {"train/grad_norm", optimizer_->last_grad_norm()},
+      {"train/tokens_per_s", window_tokens_ / window_time_},
+      {"train/step_time_s", window_time_ / static_cast<double>(window_steps_)},
+      {"train/consumed_tokens", consumed_tokens_}};
+  if (on_gpu_) {
+    metrics["train/mfu"] = window_flops_ / window_time_ / (c_.train.peak_tflops * 1e12);
+    metrics["train/peak_gpu_memory_gib"] =
+        static_cast<double>(cuda_peak_allocated_bytes()) / static_cast<double>(1 << 30);
+  }
+  if (c_.train.profile) {
+    const auto steps = static_cast<double>(window_steps_);
+    double timed_ms = 0;
+    for (size_t k = 0; k < kWorkKinds; ++k) {
+      metrics[fmt::format("time/{}_ms", work_kind_name(static_cast<WorkKind>(k)))] =
+          window_work_ms_[k] / steps;
+      timed_ms += window_work_ms_[k];
+    }
+    metrics["time/other_ms"] = (window_time_ * 1e3 - timed_ms) / steps;
+    window_work_ms_ = {};
+  }
+  logger_.write({step_, now_seconds(), metrics});
+  window_loss_ = window_weight_ = window_tokens_ = window_time_ = window_flops_ = 0;
+  window_steps_ = 0;
+}
+
+// The step's one synchronisation: its loss (and, when logged, its gradient norm) read back.
+void Trainer::bookkeeping(const StepBatches& batches, double normaliser, double seconds) {
+  const double weight_sum = normaliser;
+  const double loss_sum = sync_.global_sum(step_sums_.to(Device::cpu()).item(0));
+  const double loss = weight_sum > 0 ? loss_sum / weight_sum : NAN;
+  STRAND_CHECK(std::isfinite(loss) || weight_sum == 0,
+               "loss is {} at step {}: training diverged (lower optimizer.lr, or check the data); the last "
+               "checkpoint is {}",
+               loss, step_, result_.checkpoint.empty() ? "none" : result_.checkpoint);
+  // The first step sizes the arena (growing by doubling, then merged to what it used): the logged peak is
+  // that of the steady state, as the PyTorch peer's is after its warm-up.
+  if (on_gpu_ && step_ == first_step_) {
+    arena_->reset();  // merge the first step's chained blocks before the peak starts counting
+    reset_cuda_peak_allocated_bytes();
+  }
+  double step_tokens = 0;
+  for (const LMBatch& b : batches.micro) step_tokens += static_cast<double>(b.tokens.numel());
+  consumed_tokens_ += step_tokens;
+  window_loss_ += loss_sum;
+  window_weight_ += weight_sum;
+  window_tokens_ += step_tokens;
+  window_time_ += seconds;
+  window_flops_ += model_flops(*model_, batches.micro);
+  ++window_steps_;
+  if (c_.train.profile) {
+    const WorkTimes times = take_work_times();
+    for (size_t k = 0; k < kWorkKinds; ++k) window_work_ms_[k] += times.by_kind[k];
+    if (step_ != first_step_) {
+      merge_work_times(profiled_, times);
+      ++profiled_steps_;
+      profiled_seconds_ += seconds;
+    }
+  }
+  result_.final_train_loss = loss;
+}
+
+void Trainer::write_profile_report() {
+  if (profiled_steps_ == 0) return;
+  const std::string path = (fs::path(c_.run.dir) / "profile.tsv").string();
+  io::write_file_atomic(path, work_report_tsv(profiled_, profiled_steps_, profiled_seconds_));
+  fmt::print("\nTime per step by op over steps {}-{} (all ops: {})\n{}", first_step_ + 1, step_, path,
+             work_report_table(profiled_, profiled_steps_, profiled_seconds_, 25));
+}
+
+TrainResult Trainer::run() {
+  if (c_.train.threads > 0) omp_set_num_threads(static_cast<int>(c_.train.threads));
+  STRAND_CHECK(c_.train.max_steps > 0, "train.max_steps must be positive, got {}", c_.train.max_steps);
+  STRAND_CHECK(c_.batch.grad_accum > 0, "batch.grad_accum must be positive, got {}", c_.batch.grad_accum);
+  STRAND_CHECK(c_.train.recompute_layers >= 0, "train.recompute_layers must be >= 0, got {}",
+               c_.train.recompute_layers);
+  const ScheduleOptions schedule = c_.schedule_options();
+  validate_schedule(schedule);
+
+  // Set-up: the model's shape first, since the data must fit it.
+  build_model();
+  load_data();
+  LanguageModel& model = *model_;
+  model.init(static_cast<uint64_t>(c_.train.seed));
+  model.set_recompute_layers(c_.train.recompute_layers);
+  if (!c_.model.init_from.empty()) load_initial_weights(model, c_.model.init_from);
+  params_ = model.parameters();
+  AdamWSettings adamw_settings;
+  adamw_settings.beta1 = c_.optimizer.beta1;
+  adamw_settings.beta2 = c_.optimizer.beta2;
+  adamw_settings.eps = c_.optimizer.eps;
+  adamw_settings.weight_decay = c_.optimizer.weight_decay;
+  adamw_settings.decay_embeddings = c_.optimizer.decay_embeddings;
+  adamw_settings.clip_grad = c_.optimizer.clip_grad;
+  optimizer_ = std::make_unique<AdamW>(params_, adamw_settings);
+  int64_t parameter_count = 0;
+  for (const nn::Parameter* p : params_) parameter_count += p->value.numel();
+  fmt::print("model: {}, {} parameters, {} layers, hidden {}, on {} computing in {}{}\n", model.arch(),
+             parameter_count, model.num_layers(), model.hidden_size(), placement_.device.str(),
+             dtype_name(placement_.compute), c_.masked_lm() ? ", masked-token objective" : "");
+
+  checkpoints_.emplace(c_.checkpoint_dir(), c_.checkpoint.keep_last);
+  result_.final_val_loss = NAN;
+  resume();
+  open_metrics();
+  arena_ = std::make_unique<Arena>(size_t{1} << 20, placement_.device);
+  step_sums_ = Tensor::zeros({3}, DType::F64, placement_.device);
+  const WorkProfiling profiling(c_.train.profile);
+  result_.val_unigram_entropy = unigram_entropy(val_batches_);
+
+  const int64_t last_step =
+      c_.train.stop_at_step > 0 ? std::min(c_.train.stop_at_step, c_.train.max_steps) : c_.train.max_steps;
+  first_step_ = step_ + 1;
+  optimizer_->zero_grads();
+  while (!stop_requested(last_step)) {
+    if (c_.train.profile) take_work_times();  // drops what evaluation recorded
+    const auto t0 = std::chrono::steady_clock::now();
+    ++step_;
+    // Fetch: the next step's batches were built while the GPU ran this one, so the host's packing and
+    // masking hide behind it; a checkpoint records the loader position before them (prefetched_->position),
+    // so a resumed run trains on exactly those batches.
+    const StepBatches batches = prefetched_ ? std::move(*prefetched_) : fetch();
+    prefetched_.reset();
+    const double normaliser = sync_.global_sum(batches.weight_sum);
+    // Upload and forward/backward.
+    zero(step_sums_);
+    if (normaliser > 0) forward_backward(upload(batches), normaliser);
+    // Gradient sync and optimizer.
+    sync_.finish();
+    lr_ = learning_rate(schedule, step_);
+    if (normaliser > 0) optimizer_->step(lr_, step_);
+    // The next step's gradients are cleared (on the GPU, marked pending zero) and its batches built while
+    // the GPU still runs this one.
+    optimizer_->zero_grads();
+    if (step_ < last_step) prefetched_ = fetch();
+    // Bookkeeping.
+    bookkeeping(batches, normaliser,
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (step_ % c_.train.log_every == 0 || step_ == c_.train.max_steps) log_window();
+    if (c_.train.eval_every > 0 && step_ % c_.train.eval_every == 0 && step_ != last_step) run_eval(step_);
+    if (c_.checkpoint.save_every > 0 && step_ % c_.checkpoint.save_every == 0 && step_ != last_step)
+      save(step_);
+  }
+  write_profile_report();
+  result_.final_step = step_;
+
+  if (step_ < c_.train.max_steps) {
+    save(step_);
+    logger_.flush();
+    result_.interrupted = true;
+    if (const int sig = g_stop_signal.load(); sig != 0) {
+      fmt::print(
+          "\nstrand: stopped by {} after step {}; checkpoint {} (continue with checkpoint.resume=true)\n",
+          sig == SIGTERM ? "SIGTERM" : "SIGINT", step_, result_.checkpoint);
+    } else {
+      fmt::print(
+          "strand: stopped after step {} as train.stop_at_step asks; checkpoint {} (continue with "
+          "checkpoint.resume=true)\n",
+          step_, result_.checkpoint);
+    }
+    return result_;
+  }
+  run_eval(step_);
+  if (c_.checkpoint.at_end) save(step_);
+  logger_.flush();
+  if (c_.export_.hf) {
+    result_.export_dir = c_.export_dir();
+    interop::save_hf_model(model, result_.export_dir, c_.export_.dtype == "bf16" ? DType::BF16 : DType::F32);
+    tokenizer_->write_hf_files(result_.export_dir);
+  }
+  return result_;
+}
+
 }  // namespace
 
 void install_stop_handlers() {
@@ -190,312 +585,13 @@ void install_stop_handlers() {
   sigaction(SIGINT, &sa, nullptr);
 }
 
-TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
-  if (c.train.threads > 0) omp_set_num_threads(static_cast<int>(c.train.threads));
-  STRAND_CHECK(c.train.max_steps > 0, "train.max_steps must be positive, got {}", c.train.max_steps);
-  STRAND_CHECK(c.batch.grad_accum > 0, "batch.grad_accum must be positive, got {}", c.batch.grad_accum);
-  const ScheduleOptions schedule = c.schedule_options();
-  validate_schedule(schedule);
+TrainResult train(const TrainConfig& config, const nlohmann::json& resolved_config, GradientSync& sync) {
+  return Trainer(config, resolved_config, sync).run();
+}
 
-  const data::Tokenizer tokenizer = data::Tokenizer::by_name(c.data.tokenizer);
-  STRAND_CHECK(tokenizer.vocab_size() <= c.model.vocab_size,
-               "the {} tokenizer has {} ids but model.vocab_size is {}", tokenizer.name(),
-               tokenizer.vocab_size(), c.model.vocab_size);
-  STRAND_CHECK(c.data.max_length <= c.model.max_position_embeddings,
-               "data.max_length ({}) exceeds model.max_position_embeddings ({})", c.data.max_length,
-               c.model.max_position_embeddings);
-  STRAND_CHECK(
-      !c.masked_lm() || tokenizer.mask() >= 0,
-      "the masked objective needs a tokenizer with a mask token; {} has none (data.tokenizer=esm has one)",
-      tokenizer.name());
-
-  // Data.
-  data::SourceOptions so{c.data.format, c.data.jsonl_field, c.data.skip_malformed};
-  const auto train_docs = c.data.mock ? data::mock_documents(c.data.mock_documents, c.data.mock_length,
-                                                             static_cast<uint64_t>(c.data.seed), tokenizer)
-                                      : data::load_documents(c.data.train, so, tokenizer);
-  const data::WindowOptions window = window_options(c, tokenizer);
-  std::vector<data::Window> train_windows = data::make_windows(*train_docs, window), val_windows;
-  std::shared_ptr<data::DocumentSource> val_docs;
-  if (!c.data.val.empty() && !c.data.mock) {
-    val_docs = data::load_documents(c.data.val, so, tokenizer);
-    val_windows = data::make_windows(*val_docs, window);
-  } else if (c.data.val_fraction > 0) {
-    // Every window drawn below the fraction goes to validation (overlapping neighbours may share sequence).
-    val_docs = train_docs;
-    std::vector<data::Window> kept;
-    for (uint64_t i = 0; i < train_windows.size(); ++i)
-      (philox_uniform(static_cast<uint64_t>(c.data.seed), 1u << 20, i) < c.data.val_fraction ? val_windows
-                                                                                             : kept)
-          .push_back(train_windows[i]);
-    train_windows = std::move(kept);
-  }
-  const data::BatchOptions batch = batch_options(c);
-  const data::ObjectiveOptions objective = objective_options(c);
-  data::TrainLoader loader(train_docs, std::move(train_windows), window, batch, objective, tokenizer,
-                           static_cast<uint64_t>(c.data.seed));
-  const std::vector<LMBatch> val_batches =
-      val_docs ? data::evaluation_batches(*val_docs, val_windows, window, batch, objective, tokenizer,
-                                          c.train.eval_batches, static_cast<uint64_t>(c.data.seed))
-               : std::vector<LMBatch>{};
-  fmt::print("data: {} training windows of up to {} tokens per epoch, {} validation batches\n",
-             loader.windows_per_epoch(), c.data.max_length, val_batches.size());
-
-  // Model and optimizer.
-  const nn::Placement placement = placement_of(c);
-  const std::unique_ptr<LanguageModel> model_ptr = make_model(c, placement);
-  LanguageModel& model = *model_ptr;
-  model.init(static_cast<uint64_t>(c.train.seed));
-  STRAND_CHECK(c.train.recompute_layers >= 0, "train.recompute_layers must be >= 0, got {}",
-               c.train.recompute_layers);
-  model.set_recompute_layers(c.train.recompute_layers);
-  if (!c.model.init_from.empty()) load_initial_weights(model, c.model.init_from);
-  const nn::ParameterList params = model.parameters();
-  AdamWSettings adamw_settings;
-  adamw_settings.beta1 = c.optimizer.beta1;
-  adamw_settings.beta2 = c.optimizer.beta2;
-  adamw_settings.eps = c.optimizer.eps;
-  adamw_settings.weight_decay = c.optimizer.weight_decay;
-  adamw_settings.decay_embeddings = c.optimizer.decay_embeddings;
-  adamw_settings.clip_grad = c.optimizer.clip_grad;
-  AdamW optimizer(params, adamw_settings);
-  int64_t parameter_count = 0;
-  for (const nn::Parameter* p : params) parameter_count += p->value.numel();
-  fmt::print("model: {}, {} parameters, {} layers, hidden {}, on {} computing in {}{}\n", model.arch(),
-             parameter_count, model.num_layers(), model.hidden_size(), placement.device.str(),
-             dtype_name(placement.compute), c.masked_lm() ? ", masked-token objective" : "");
-
-  // Resume.
-  CheckpointManager checkpoints(c.checkpoint_dir(), c.checkpoint.keep_last);
-  int64_t step = 0;
-  double consumed_tokens = 0;
-  TrainResult result;
-  if (c.checkpoint.resume) {
-    if (const auto dir = checkpoints.newest_complete()) {
-      const CheckpointContents ck = load_checkpoint(*dir);
-      std::map<std::string, Tensor> by_name;
-      for (const auto& t : ck.model) by_name[t.name] = t.tensor;
-      for (const auto& t : ck.optimizer) by_name[t.name] = t.tensor;
-      for (size_t i = 0; i < params.size(); ++i) {
-        const std::string& n = params[i]->name;
-        for (const auto& [key, dst] : {std::pair{n, params[i]->value},
-                                       {n + ".exp_avg", optimizer.exp_avg()[i]},
-                                       {n + ".exp_avg_sq", optimizer.exp_avg_sq()[i]}}) {
-          const auto it = by_name.find(key);
-          STRAND_CHECK(it != by_name.end(), "{}: checkpoint lacks tensor '{}'", *dir, key);
-          STRAND_CHECK(it->second.shape() == dst.shape(), "{}: tensor '{}' has shape {}, expected {}", *dir,
-                       key, it->second.shape().str(), dst.shape().str());
-          Tensor(dst).copy_from(it->second);
-        }
-      }
-      nn::refresh_compute(params);
-      const nlohmann::json& st = ck.trainer_state;
-      step = st.at("step").get<int64_t>();
-      consumed_tokens = st.at("consumed_tokens").get<double>();
-      loader.restore(
-          {st.at("loader").at("epoch").get<uint64_t>(), st.at("loader").at("index").get<uint64_t>()});
-      result.checkpoint = *dir;
-      fmt::print("resume: step {} from {}\n", step, *dir);
-    } else {
-      fmt::print("resume: no complete checkpoint in {}; starting from scratch\n", c.checkpoint_dir());
-    }
-  }
-
-  std::optional<StepBatches> prefetched;  // the next step's micro-batches, built before a step's sync
-  auto save = [&](int64_t at_step) {
-    CheckpointContents ck;
-    // Checkpoints hold host copies: the same files whichever device trained.
-    for (size_t i = 0; i < params.size(); ++i) {
-      ck.model.push_back({params[i]->name, params[i]->value.to(Device::cpu())});
-      ck.optimizer.push_back({params[i]->name + ".exp_avg", optimizer.exp_avg()[i].to(Device::cpu())});
-      ck.optimizer.push_back({params[i]->name + ".exp_avg_sq", optimizer.exp_avg_sq()[i].to(Device::cpu())});
-    }
-    const data::LoaderPosition pos = prefetched ? prefetched->position : loader.position();
-    ck.trainer_state = {{"step", at_step},
-                        {"consumed_tokens", consumed_tokens},
-                        {"loader", {{"epoch", pos.epoch}, {"index", pos.index}}},
-                        {"data_seed", c.data.seed},
-                        {"strand_version", STRAND_VERSION},
-                        {"config", resolved_config}};
-    result.checkpoint = checkpoints.save(at_step, ck);
-  };
-
-  // Metrics.
-  fs::create_directories(c.run.dir);
-  MetricLogger logger;
-  logger.add(make_console_sink(c.train.max_steps, isatty(STDOUT_FILENO) != 0));
-  if (c.run.jsonl) logger.add(make_jsonl_sink((fs::path(c.run.dir) / "metrics.jsonl").string()));
-  if (c.run.tensorboard) logger.add(make_tensorboard_sink((fs::path(c.run.dir) / "tensorboard").string()));
-
-  Arena arena(size_t{1} << 20, placement.device);
-  const Tensor step_sums = Tensor::zeros({3}, DType::F64, placement.device);
-  const bool on_gpu = placement.device.type == DeviceType::CUDA;
-  double lr = 0;
-  double window_loss = 0, window_weight = 0, window_tokens = 0, window_time = 0, window_flops = 0;
-  int64_t window_steps = 0;
-  const WorkProfiling profiling(c.train.profile);
-  std::array<double, kWorkKinds> window_work_ms{};
-  WorkTimes profiled;  // every step but the first (which builds GEMM plans and sizes the arena)
-  int64_t profiled_steps = 0;
-  double profiled_seconds = 0;
-  result.final_val_loss = NAN;
-  result.val_unigram_entropy = unigram_entropy(val_batches);
-
-  auto run_eval = [&](int64_t at_step) {
-    if (val_batches.empty()) return;
-    const EvalResult e = evaluate(model, arena, val_batches);
-    result.final_val_loss = e.loss;
-    logger.write({at_step,
-                  now_seconds(),
-                  {{"val/loss", e.loss},
-                   {"val/ppl", std::exp(e.loss)},
-                   {"val/bits_per_base", e.loss / std::log(2.0)},
-                   {"val/unigram_entropy", result.val_unigram_entropy}}});
-  };
-
-  const int64_t last_step =
-      c.train.stop_at_step > 0 ? std::min(c.train.stop_at_step, c.train.max_steps) : c.train.max_steps;
-  const int64_t first_step = step + 1;
-  // A step's micro-batches come first: the loss is normalised by their joint weight sum. The next step's are
-  // built while the GPU runs this one, so the host's packing and masking hide behind it; a checkpoint records
-  // the loader position before them (prefetched->position), so a resumed run trains on exactly those batches.
-  const auto fetch_step_batches = [&] {
-    StepBatches b;
-    b.position = loader.position();
-    for (int64_t m = 0; m < c.batch.grad_accum; ++m) {
-      b.micro.push_back(loader.next());
-      const LMBatch& mb = b.micro.back();
-      const int32_t* l = mb.labels.data<int32_t>();
-      for (int64_t t = 0; t < mb.labels.numel(); ++t)
-        if (l[t] != kIgnoreIndex)
-          b.weight_sum += mb.loss_weights.defined() ? mb.loss_weights.data<float>()[t] : 1.0;
-    }
-    return b;
-  };
-  optimizer.zero_grads();
-  while (step < last_step) {
-    if (g_stop_signal.load() != 0) break;
-    if (c.train.profile) take_work_times();  // drops what evaluation recorded
-    const auto t0 = std::chrono::steady_clock::now();
-    ++step;
-    const StepBatches batches = prefetched ? std::move(*prefetched) : fetch_step_batches();
-    prefetched.reset();
-    const std::vector<LMBatch>& micro = batches.micro;
-    const double weight_sum = batches.weight_sum;
-    zero(step_sums);
-    double step_tokens = 0;
-    for (const LMBatch& b : micro) {
-      arena.reset();
-      if (weight_sum > 0) lm_loss_accumulate(model, arena, on_device(b, model), weight_sum, step_sums);
-      step_tokens += static_cast<double>(b.tokens.numel());
-    }
-    lr = learning_rate(schedule, step);
-    if (weight_sum > 0) optimizer.step(lr, step);
-    // The next step's gradients are cleared (on the GPU, marked pending zero) and its batches built while
-    // the GPU still runs this one.
-    optimizer.zero_grads();
-    if (step < last_step) prefetched = fetch_step_batches();
-    // The step's one synchronisation: its loss (and, below, its gradient norm) read back.
-    const double loss_sum = step_sums.to(Device::cpu()).item(0);
-    const double loss = weight_sum > 0 ? loss_sum / weight_sum : NAN;
-    STRAND_CHECK(std::isfinite(loss) || weight_sum == 0,
-                 "loss is {} at step {}: training diverged (lower optimizer.lr, or check the data); the last "
-                 "checkpoint is {}",
-                 loss, step, result.checkpoint.empty() ? "none" : result.checkpoint);
-    // The first step sizes the arena (growing by doubling, then merged to what it used): the logged peak is
-    // that of the steady state, as the PyTorch peer's is after its warm-up.
-    if (on_gpu && step == first_step) {
-      arena.reset();  // merge the first step's chained blocks before the peak starts counting
-      reset_cuda_peak_allocated_bytes();
-    }
-    consumed_tokens += step_tokens;
-    const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    window_loss += loss_sum;
-    window_weight += weight_sum;
-    window_tokens += step_tokens;
-    window_time += dt;
-    window_flops += model_flops(model, micro);
-    ++window_steps;
-    if (c.train.profile) {
-      const WorkTimes times = take_work_times();
-      for (size_t k = 0; k < kWorkKinds; ++k) window_work_ms[k] += times.by_kind[k];
-      if (step != first_step) {
-        merge_work_times(profiled, times);
-        ++profiled_steps;
-        profiled_seconds += dt;
-      }
-    }
-    result.final_train_loss = loss;
-
-    if (step % c.train.log_every == 0 || step == c.train.max_steps) {
-      std::map<std::string, double> metrics = {
-          {"train/loss", window_weight > 0 ? window_loss / window_weight : NAN},
-          {"train/lr", lr},
-          {"train/grad_norm", optimizer.last_grad_norm()},
-          {"train/tokens_per_s", window_tokens / window_time},
-          {"train/step_time_s", window_time / static_cast<double>(window_steps)},
-          {"train/consumed_tokens", consumed_tokens}};
-      if (on_gpu) {
-        metrics["train/mfu"] = window_flops / window_time / (c.train.peak_tflops * 1e12);
-        metrics["train/peak_gpu_memory_gib"] =
-            static_cast<double>(cuda_peak_allocated_bytes()) / static_cast<double>(1 << 30);
-      }
-      if (c.train.profile) {
-        const auto steps = static_cast<double>(window_steps);
-        double timed_ms = 0;
-        for (size_t k = 0; k < kWorkKinds; ++k) {
-          metrics[fmt::format("time/{}_ms", work_kind_name(static_cast<WorkKind>(k)))] =
-              window_work_ms[k] / steps;
-          timed_ms += window_work_ms[k];
-        }
-        metrics["time/other_ms"] = (window_time * 1e3 - timed_ms) / steps;
-        window_work_ms = {};
-      }
-      logger.write({step, now_seconds(), metrics});
-      window_loss = window_weight = window_tokens = window_time = window_flops = 0;
-      window_steps = 0;
-    }
-    if (c.train.eval_every > 0 && step % c.train.eval_every == 0 && step != last_step) run_eval(step);
-    if (c.checkpoint.save_every > 0 && step % c.checkpoint.save_every == 0 && step != last_step) save(step);
-  }
-  if (profiled_steps > 0) {
-    const std::string path = (fs::path(c.run.dir) / "profile.tsv").string();
-    io::write_file_atomic(path, work_report_tsv(profiled, profiled_steps, profiled_seconds));
-    fmt::print("\nTime per step by op over steps {}-{} (all ops: {})\n{}", first_step + 1, step, path,
-               work_report_table(profiled, profiled_steps, profiled_seconds, 25));
-  }
-  if (step < c.train.max_steps && g_stop_signal.load() == 0) {
-    save(step);
-    logger.flush();
-    result.final_step = step;
-    result.interrupted = true;
-    fmt::print(
-        "strand: stopped after step {} as train.stop_at_step asks; checkpoint {} (continue with "
-        "checkpoint.resume=true)\n",
-        step, result.checkpoint);
-    return result;
-  }
-
-  if (const int sig = g_stop_signal.load(); sig != 0) {
-    save(step);
-    logger.flush();
-    result.interrupted = true;
-    result.final_step = step;
-    fmt::print(
-        "\nstrand: stopped by {} after step {}; checkpoint {} (continue with checkpoint.resume=true)\n",
-        sig == SIGTERM ? "SIGTERM" : "SIGINT", step, result.checkpoint);
-    return result;
-  }
-  run_eval(step);
-  if (c.checkpoint.at_end) save(step);
-  logger.flush();
-  result.final_step = step;
-  if (c.export_.hf) {
-    result.export_dir = c.export_dir();
-    io::save_hf_model(model, result.export_dir, c.export_.dtype == "bf16" ? DType::BF16 : DType::F32);
-    tokenizer.write_hf_files(result.export_dir);
-  }
-  return result;
+TrainResult train(const TrainConfig& config, const nlohmann::json& resolved_config) {
+  LocalGradientSync local;
+  return train(config, resolved_config, local);
 }
 
 }  // namespace strand

@@ -2,6 +2,7 @@
 // periodic evaluation, metrics, atomic checkpoints with exact resume, and a clean stop on SIGTERM/SIGINT.
 #pragma once
 
+#include "strand/train/gradient_sync.h"
 #include "strand/train/train_config.h"
 
 #include <nlohmann/json.hpp>
@@ -20,7 +21,10 @@ struct TrainResult {
 };
 
 // Runs training as configured. `resolved_config` (the recipe with overrides) is stored in checkpoints.
+// `sync` joins this process to the others of a data-parallel run (gradient_sync.h); the first form runs
+// alone.
 TrainResult train(const TrainConfig& config, const nlohmann::json& resolved_config);
+TrainResult train(const TrainConfig& config, const nlohmann::json& resolved_config, GradientSync& sync);
 
 // After this is called, SIGTERM and SIGINT make train() finish its current step, checkpoint and return.
 void install_stop_handlers();

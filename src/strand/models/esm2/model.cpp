@@ -141,9 +141,20 @@ void Esm2Model::backward(Arena& arena, const Tensor& dlogits) {
   const Tensor dact = head_norm_.backward(arena, decoder_.backward(arena, dlogits));
   const Tensor dpre = Tensor::from_arena(arena, dact.shape(), dact.dtype());
   gelu_backward(dpre, dact, head_pre_activation_);
-  const Tensor dh = layers_.backward(arena, final_norm_.backward(arena, head_dense_.backward(arena, dpre)));
+  const Tensor dh = layers_.backward(arena, final_norm_.backward(arena, head_dense_.backward(arena, dpre)),
+                                     gradients_ready_hook());
   if (config_.token_dropout) scale_rows(dh, dh, token_scales_);  // the factors are constants of the batch
   embed_.backward(dh);
+  if (gradients_ready_hook()) {
+    // The embedding last: a tied decoder adds to its gradient too.
+    nn::ParameterList rest;
+    embed_.collect(rest);
+    final_norm_.collect(rest);
+    head_dense_.collect(rest);
+    head_norm_.collect(rest);
+    decoder_.collect(rest);
+    report_gradients(rest);
+  }
 }
 
 Tensor Esm2Model::representations(Arena& arena, const Tensor& tokens, const SeqLayout& layout,
@@ -165,6 +176,11 @@ double Esm2Model::training_flops(const std::vector<int64_t>& sequence_lengths) c
     squares += static_cast<double>(len) * static_cast<double>(len);
   }
   return 6 * matmul_params * tokens + 12 * static_cast<double>(config_.num_layers) * h * squares;
+}
+
+std::vector<ModelBuffer> Esm2Model::buffers() {
+  return {{"esm.contact_head.regression.weight", &contact_weight_},
+          {"esm.contact_head.regression.bias", &contact_bias_}};
 }
 
 nn::ParameterList Esm2Model::parameters() {

@@ -51,6 +51,8 @@ class Esm2Model final : public LanguageModel {
   Tensor forward(Arena& arena, const Tensor& tokens, const SeqLayout& layout) override;
   void backward(Arena& arena, const Tensor& dlogits) override;
   nn::ParameterList parameters() override;
+  // The contact head's regression (below).
+  std::vector<ModelBuffer> buffers() override;
   void set_recompute_layers(int64_t layers) override { layers_.set_recompute_layers(layers); }
   // Bidirectional attention: 12 x layers x hidden x len^2 per sequence.
   double training_flops(const std::vector<int64_t>& sequence_lengths) const override;
@@ -69,7 +71,7 @@ class Esm2Model final : public LanguageModel {
   nn::Parameter& word_embeddings() { return embed_.weight(); }
 
   // esm.contact_head.regression.{weight [1, layers x heads], bias [1]}: F32 host tensors, read and written by
-  // HF interop, unused by the computation.
+  // HF interop (as buffers), unused by the computation.
   Tensor& contact_weight() { return contact_weight_; }
   Tensor& contact_bias() { return contact_bias_; }
 

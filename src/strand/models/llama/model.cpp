@@ -1,6 +1,6 @@
 #include "strand/models/llama/model.h"
 
-#include "strand/infer/kv_cache.h"
+#include "strand/nn/kv_cache.h"
 #include "strand/ops/elementwise.h"
 
 #include <fmt/format.h>
@@ -134,8 +134,17 @@ Tensor LlamaModel::forward_cached(Arena& arena, const Tensor& tokens, infer::KVC
 }
 
 void LlamaModel::backward(Arena& arena, const Tensor& dlogits) {
-  const Tensor dh = layers_.backward(arena, final_norm_.backward(arena, lm_head_.backward(arena, dlogits)));
+  const Tensor dh = layers_.backward(arena, final_norm_.backward(arena, lm_head_.backward(arena, dlogits)),
+                                     gradients_ready_hook());
   embed_.backward(dh);
+  if (gradients_ready_hook()) {
+    // The embedding last: a tied LM head adds to its gradient too.
+    nn::ParameterList rest;
+    embed_.collect(rest);
+    final_norm_.collect(rest);
+    lm_head_.collect(rest);
+    report_gradients(rest);
+  }
 }
 
 double LlamaModel::training_flops(const std::vector<int64_t>& sequence_lengths) const {

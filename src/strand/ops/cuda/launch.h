@@ -2,7 +2,7 @@
 //
 // The device-neutral entry points (ops/*.cpp) validate shapes, dtypes and devices and then call these with
 // raw device pointers, so nothing here re-checks arguments. Every launcher enqueues work on `stream` and
-// returns without synchronising; launch errors are thrown as strand::Error by check_launch.
+// returns without synchronising; launch errors are thrown as strand::Error by check_launch (cuda/check.h).
 //
 // Element types: `act` is the dtype of activations and of the compute copies of weights, F32 or BF16;
 // statistics (rstd, lse, losses) and parameter gradients are always F32, and arithmetic is F32 throughout.
@@ -11,16 +11,8 @@
 #pragma once
 
 #include "strand/core/dtype.h"
+#include "strand/cuda/check.h"
 
 #include <cuda_runtime.h>
 
 #include <cstdint>
-
-namespace strand::cuda {
-
-// Throws strand::Error naming `what` if the last launch failed (no synchronisation).
-void check_launch(const char* what);
-// Throws strand::Error naming `what` if status is not cudaSuccess.
-void check_cuda(cudaError_t status, const char* what);
-
-}  // namespace strand::cuda

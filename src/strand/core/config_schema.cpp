@@ -1,7 +1,8 @@
-#include "strand/train/config.h"
+#include "strand/core/config_schema.h"
 
+#include "strand/core/closest_match.h"
 #include "strand/core/error.h"
-#include "strand/io/json.h"
+#include "strand/core/json.h"
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
@@ -53,7 +54,7 @@ constexpr size_t kMaxShown = 60;  // longest user text quoted in full in a messa
 
 // `s` made safe for a one-line message: control characters escaped, long text cut.
 std::string shown(std::string_view s) {
-  std::string out = io::printable(s.substr(0, std::min(s.size(), kMaxShown + 1)));
+  std::string out = printable(s.substr(0, std::min(s.size(), kMaxShown + 1)));
   if (s.size() > kMaxShown) out = out.substr(0, kMaxShown - 3) + "...";
   return out;
 }
@@ -83,38 +84,6 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
     out += items[i];
   }
   return out;
-}
-
-// Edit distance (insertions, deletions, substitutions) between two short strings.
-size_t levenshtein(std::string_view a, std::string_view b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t substitute = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, substitute});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-// The candidate closest to `word` by edit distance, if close enough to be a plausible typo: at most
-// max(2, |word|/3) edits, and not a rewrite of the whole word. Ties go to the earlier candidate.
-std::optional<std::string> closest(const std::string& word, const std::vector<std::string>& candidates) {
-  constexpr size_t kMaxCompared = 256;  // longer input is not a typo of a key
-  if (word.size() > kMaxCompared) return std::nullopt;
-  std::optional<std::string> best;
-  size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
-  for (const std::string& c : candidates) {
-    const size_t d = levenshtein(word, c);
-    if (d < best_distance && d < std::max(word.size(), c.size())) {
-      best = c;
-      best_distance = d;
-    }
-  }
-  return best;
 }
 
 std::string last_segment(const std::string& key) {
@@ -219,7 +188,7 @@ std::string to_choice(const Field& f, const RawValue& v) {
   STRAND_CHECK(v.kind == RawValue::Kind::kScalar, "'{}' must be one of [{}], got {}", f.key, choices,
                describe(v));
   if (std::find(f.choices.begin(), f.choices.end(), v.text) != f.choices.end()) return v.text;
-  const std::optional<std::string> guess = closest(v.text, f.choices);
+  const std::optional<std::string> guess = closest_match(v.text, f.choices);
   throw Error(fmt::format("'{}' must be one of [{}], got {}{}", f.key, choices, describe(v),
                           guess ? fmt::format(" (did you mean '{}'?)", *guess) : ""));
 }
@@ -467,6 +436,10 @@ struct ConfigSchema::Impl {
   std::unordered_map<std::string, size_t> index;  // key -> position in `fields`
   std::vector<std::string> sections;              // every proper prefix of a key, in first-appearance order
   std::unordered_set<std::string> section_set;
+  bool skip_unknown = false;
+
+  // True when `key` is no field and such keys are skipped.
+  bool skipped(const std::string& key) const { return skip_unknown && !index.contains(key); }
 
   void add(Field f) {
     STRAND_CHECK(is_valid_key(f.key), "config schema: invalid key '{}' (dotted segments of [A-Za-z0-9_-])",
@@ -509,7 +482,7 @@ struct ConfigSchema::Impl {
     candidates.reserve(fields.size() + sections.size());
     for (const Field& f : fields) candidates.push_back(f.key);
     candidates.insert(candidates.end(), sections.begin(), sections.end());
-    std::optional<std::string> guess = closest(key, candidates);
+    std::optional<std::string> guess = closest_match(key, candidates);
     if (!guess) {
       // The right name in the wrong section ("lr" for "optimizer.lr").
       const std::string leaf = last_segment(key);
@@ -545,7 +518,7 @@ struct ConfigSchema::Impl {
           if (f.key.starts_with(key + ".")) reset(f);
         return;
       }
-      reset(field(key));
+      if (!skipped(key)) reset(field(key));
       return;
     }
     std::string_view body = text;
@@ -558,6 +531,7 @@ struct ConfigSchema::Impl {
     STRAND_CHECK(eq != std::string_view::npos, "expected KEY=VALUE, +KEY=VALUE, ++KEY=VALUE or ~KEY");
     const std::string key(body.substr(0, eq));
     STRAND_CHECK(!key.empty(), "missing key before '='");
+    if (skipped(key)) return;
     Field& f = field(key);
     const Value v = convert(f, parse_override_value(f, body.substr(eq + 1)));
     store(f, v);
@@ -584,6 +558,7 @@ struct ConfigSchema::Impl {
             at(source, mark,
                fmt::format("duplicate key '{}' (first given at line {})", shown(key), previous->second)));
       Field* f = find(key);
+      if (f == nullptr && skip_unknown && !section_set.contains(key)) continue;
       if (value.IsMap()) {
         if (f != nullptr) throw Error(at(source, mark, fmt::format("'{}' is a value, not a section", key)));
         if (!section_set.contains(key)) throw Error(at(source, mark, not_a_field(key)));
@@ -591,7 +566,7 @@ struct ConfigSchema::Impl {
         continue;
       }
       if (f == nullptr) {
-        if (section_set.contains(key) && value.IsNull()) continue;  // an empty section
+        if (section_set.contains(key) && (value.IsNull() || skip_unknown)) continue;  // an empty section
         throw Error(at(source, mark, not_a_field(key)));
       }
       if (value.IsSequence() && f->type == FieldType::kList) check_list_elements(value, key, source);
@@ -610,6 +585,7 @@ struct ConfigSchema::Impl {
     for (const auto& [name, value] : values.items()) {
       const std::string key = prefix.empty() ? name : prefix + "." + name;
       Field* f = find(key);
+      if (f == nullptr && skip_unknown && !section_set.contains(key)) continue;
       if (value.is_object()) {
         STRAND_CHECK(f == nullptr, "'{}' is a value, not a section", key);
         if (!section_set.contains(key)) throw Error(not_a_field(key));
@@ -659,6 +635,10 @@ void ConfigSchema::add_choice(const std::string& key, std::string* target, const
   impl_->add(Field{key, FieldType::kChoice, target, default_value, choices, doc});
 }
 
+void ConfigSchema::skip_unknown_keys() {
+  impl_->skip_unknown = true;
+}
+
 void ConfigSchema::load_yaml_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   STRAND_CHECK(in.good(), "{}: cannot open: {}", path, std::strerror(errno));
@@ -673,7 +653,7 @@ void ConfigSchema::load_yaml_string(const std::string& text, const std::string& 
   try {
     documents = YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
-    throw Error(at(source_name, e.mark, "invalid YAML: " + io::printable(e.msg)));
+    throw Error(at(source_name, e.mark, "invalid YAML: " + printable(e.msg)));
   }
   if (documents.empty()) return;
   if (documents.size() > 1)
@@ -688,7 +668,7 @@ void ConfigSchema::load_yaml_string(const std::string& text, const std::string& 
   try {
     impl_->load_yaml_mapping(top, "", source_name, seen);
   } catch (const YAML::Exception& e) {
-    throw Error(at(source_name, e.mark, "invalid YAML: " + io::printable(e.msg)));
+    throw Error(at(source_name, e.mark, "invalid YAML: " + printable(e.msg)));
   }
 }
 
@@ -792,13 +772,13 @@ std::string resolve_recipe(const std::string& name_or_path, const std::vector<st
   const std::string name = shown(name_or_path);
   if (!available.empty()) {
     std::vector<std::string> names;
-    for (const std::string& a : available) names.push_back(io::printable(a));
+    for (const std::string& a : available) names.push_back(printable(a));
     throw Error(fmt::format("recipe '{}' not found (available: {})", name, join(names, ", ")));
   }
   if (search_dirs.empty())
     throw Error(fmt::format("recipe '{}' not found (no recipe directories given)", name));
   std::vector<std::string> dirs;
-  for (const std::string& d : search_dirs) dirs.push_back(io::printable(d));
+  for (const std::string& d : search_dirs) dirs.push_back(printable(d));
   throw Error(fmt::format("recipe '{}' not found (no *.yaml recipes in: {})", name, join(dirs, ", ")));
 }
 

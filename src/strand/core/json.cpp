@@ -1,4 +1,4 @@
-#include "strand/io/json.h"
+#include "strand/core/json.h"
 
 #include "strand/core/error.h"
 
@@ -11,7 +11,7 @@
 #include <unordered_set>
 #include <vector>
 
-namespace strand::io {
+namespace strand {
 namespace {
 
 constexpr int kMaxJsonDepth = 64;
@@ -71,4 +71,4 @@ nlohmann::json read_json_file(const std::string& path) {
   }
 }
 
-}  // namespace strand::io
+}  // namespace strand

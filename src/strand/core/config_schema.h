@@ -64,6 +64,11 @@ class ConfigSchema {
   void add_choice(const std::string& key, std::string* target, const std::string& default_value,
                   const std::vector<std::string>& choices, const std::string& doc);
 
+  // From now on a key the schema lacks is skipped instead of being an error, in files, overrides and JSON
+  // alike. For reading a few fields of a recipe before the rest of its schema is known: model.arch decides
+  // which model.* fields exist.
+  void skip_unknown_keys();
+
   // Reads a YAML mapping (nested sections map to dotted keys). An empty document changes nothing. Errors name
   // the file and line ("configs/x.yaml:3: 'optimizer' is a section, not a value"). Fields are set in document
   // order, so on error the ones before the bad entry keep their new values.

@@ -1,10 +1,10 @@
-#include "strand/io/hf_esm2_config.h"
+#include "strand/models/esm2/hf_config.h"
 
-#include "strand/io/hf_config_fields.h"
+#include "strand/models/hf_config_fields.h"
 
 #include <cstdio>
 
-namespace strand::io {
+namespace strand {
 
 using nlohmann::json;
 
@@ -17,6 +17,9 @@ Esm2Config esm2_config_from_hf(const json& j, const std::string& source) {
                "{}: position_embedding_type '{}' is not supported (ESM-2 uses 'rotary'; ESM-1b's absolute "
                "positions are not implemented)",
                source, positions);
+  const double theta = f.number("rope_theta", 10000.0);
+  STRAND_CHECK(theta == 10000.0, "{}: rope_theta {} is not supported (ESM-2's rotary base is 10000)", source,
+               theta);
   const std::string act = f.string("hidden_act", "gelu");
   STRAND_CHECK(act == "gelu", "{}: hidden_act '{}' is not supported (ESM-2 uses exact 'gelu')", source, act);
   STRAND_CHECK(!f.boolean("emb_layer_norm_before", false), "{}: emb_layer_norm_before=true is not supported",
@@ -83,4 +86,4 @@ json esm2_config_to_hf(const Esm2Config& c, DType weights_dtype) {
   };
 }
 
-}  // namespace strand::io
+}  // namespace strand

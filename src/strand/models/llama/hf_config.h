@@ -14,10 +14,10 @@
 
 #include <string>
 
-namespace strand::io {
+namespace strand {
 
 // `source` names the file in error messages.
 LlamaConfig llama_config_from_hf(const nlohmann::json& config, const std::string& source);
 nlohmann::json llama_config_to_hf(const LlamaConfig& config, DType weights_dtype);
 
-}  // namespace strand::io
+}  // namespace strand

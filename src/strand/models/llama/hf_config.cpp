@@ -1,11 +1,11 @@
-#include "strand/io/hf_llama_config.h"
+#include "strand/models/llama/hf_config.h"
 
 #include "strand/core/error.h"
-#include "strand/io/hf_config_fields.h"
+#include "strand/models/hf_config_fields.h"
 
 #include <cmath>
 
-namespace strand::io {
+namespace strand {
 namespace {
 
 using nlohmann::json;
@@ -118,4 +118,4 @@ json llama_config_to_hf(const LlamaConfig& c, DType weights_dtype) {
   return j;
 }
 
-}  // namespace strand::io
+}  // namespace strand

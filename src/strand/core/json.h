@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace strand::io {
+namespace strand {
 
 // Parses JSON that must not repeat a key within any object (the safetensors rule; nlohmann::json would
 // silently keep the last value) nor nest deeper than 64 levels. Throws strand::Error with the parser's
@@ -21,4 +21,4 @@ std::string printable(std::string_view s);
 // Reads and parses a JSON file strictly; errors start with the path.
 nlohmann::json read_json_file(const std::string& path);
 
-}  // namespace strand::io
+}  // namespace strand

@@ -13,10 +13,10 @@
 
 #include <string>
 
-namespace strand::io {
+namespace strand {
 
 // `source` names the file in error messages.
 Esm2Config esm2_config_from_hf(const nlohmann::json& config, const std::string& source);
 nlohmann::json esm2_config_to_hf(const Esm2Config& config, DType weights_dtype);
 
-}  // namespace strand::io
+}  // namespace strand

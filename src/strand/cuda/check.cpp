@@ -1,4 +1,4 @@
-#include "strand/ops/cuda/launch.h"
+#include "strand/cuda/check.h"
 
 #include "strand/core/error.h"
 

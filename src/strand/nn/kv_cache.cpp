@@ -1,4 +1,4 @@
-#include "strand/infer/kv_cache.h"
+#include "strand/nn/kv_cache.h"
 
 namespace strand::infer {
 

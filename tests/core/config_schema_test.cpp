@@ -1,4 +1,4 @@
-#include "strand/train/config.h"
+#include "strand/core/config_schema.h"
 
 #include "strand/core/error.h"
 

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string>
 
-namespace strand::io {
+namespace strand {
 
 class HfConfigFields {
  public:
@@ -60,4 +60,4 @@ class HfConfigFields {
   const std::string& source_;
 };
 
-}  // namespace strand::io
+}  // namespace strand

@@ -1,0 +1,21 @@
+# Fails when a file of one layer includes a header of a layer above it (cmake -P, run by the build before
+# each layer's library; see strand_layer in CMakeLists.txt).
+#   -DLAYER=models -DALLOWED="core;cuda;ops;nn;models" -DDIR=<src/strand/models> -DSTAMP=<file>
+cmake_minimum_required(VERSION 3.25)
+file(GLOB_RECURSE sources "${DIR}/*.h" "${DIR}/*.cpp" "${DIR}/*.cu" "${DIR}/*.cuh")
+set(errors "")
+foreach(source IN LISTS sources)
+  file(STRINGS "${source}" lines REGEX "^[ \t]*#[ \t]*include[ \t]*\"strand/")
+  foreach(line IN LISTS lines)
+    string(REGEX REPLACE "^[ \t]*#[ \t]*include[ \t]*\"strand/([^/\"]+)/.*$" "\\1" target "${line}")
+    if(NOT target IN_LIST ALLOWED)
+      string(REGEX REPLACE "^[ \t]*#[ \t]*include[ \t]*\"([^\"]+)\".*$" "\\1" header "${line}")
+      file(RELATIVE_PATH shown "${CMAKE_CURRENT_LIST_DIR}/.." "${source}")
+      string(APPEND errors "${shown}: includes ${header}, but layer '${LAYER}' may include only: ${ALLOWED}\n")
+    endif()
+  endforeach()
+endforeach()
+if(errors)
+  message(FATAL_ERROR "upward include across strand's layers (core -> cuda -> ops -> nn -> models -> io -> data -> interop -> infer -> train -> cli):\n${errors}")
+endif()
+file(WRITE "${STAMP}" "")
