@@ -81,6 +81,15 @@ TEST_F(InferCliTest, GenerateNumSamplesPrintsOneLinePerSample) {
   EXPECT_EQ(none.err, "strand: error: num_samples must be >= 1, got 0\n");
 }
 
+TEST_F(InferCliTest, GenerateRejectsAnUnknownDevice) {
+  for (const char* device : {"gpu", "cuda:", "cuda:x", "cuda:-1"}) {
+    const RunResult r = run({"generate", "--model", path("model"), "--prompt", "A", "--device", device});
+    EXPECT_NE(r.exit_code, 0) << device;
+    EXPECT_NE(r.err.find("expected cpu, cuda or cuda:N, got " + std::string(device)), std::string::npos)
+        << r.err;
+  }
+}
+
 TEST_F(InferCliTest, GenerateUsesTheModelDirectorysTokenizer) {
   data::Tokenizer::nucleotide().write_hf_files(path("model"));
   const RunResult r = run({"generate", "--model", path("model"), "--prompt", "GATTACA", "--max-new-tokens",
