@@ -51,9 +51,46 @@ TEST_F(InferCliTest, GeneratePrintsPromptAndTheLibrarysContinuation) {
   GenerateOptions o;
   o.max_new_tokens = 30;
   o.sampling = {0.8, 50, 0.9, 4};
-  const GenerateResult expected = generate(*model, data::Tokenizer::nucleotide(), "ACGTAC", o);
+  const GenerateResult expected = generate(*model, data::Tokenizer::nucleotide(), "ACGTAC", o).front();
   EXPECT_EQ(r.out, "ACGTAC" + expected.text + "\n");
   EXPECT_FALSE(expected.text.empty());
+}
+
+TEST_F(InferCliTest, GenerateNumSamplesPrintsOneLinePerSample) {
+  const std::vector<std::string> args = {
+      "generate", "--model",       path("model"), "--prompt", "ACGTAC", "--max-new-tokens",
+      "20",       "--temperature", "1.5",         "--seed",   "7"};
+  std::vector<std::string> three = args;
+  three.insert(three.end(), {"--num-samples", "3"});
+  const RunResult r = run(three);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto model = interop::load_hf_model_as<LlamaModel>(path("model"));
+  GenerateOptions o;
+  o.max_new_tokens = 20;
+  o.num_samples = 3;
+  o.sampling = {1.5, 0, 1.0, 7};
+  std::string expected;
+  for (const GenerateResult& s : generate(*model, data::Tokenizer::nucleotide(), "ACGTAC", o))
+    expected += "ACGTAC" + s.text + "\n";
+  EXPECT_EQ(r.out, expected);
+  // The first line is what a single sample prints.
+  const RunResult one = run(args);
+  ASSERT_EQ(one.exit_code, 0) << one.err;
+  const size_t first_end = r.out.find('\n') + 1;
+  EXPECT_EQ(r.out.substr(0, first_end), one.out);
+  EXPECT_NE(r.out.substr(first_end, r.out.find('\n', first_end) + 1 - first_end), one.out);  // its own draws
+  const RunResult none = run({"generate", "--model", path("model"), "--prompt", "A", "--num-samples", "0"});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_EQ(none.err, "strand: error: num_samples must be >= 1, got 0\n");
+}
+
+TEST_F(InferCliTest, GenerateRejectsAnUnknownDevice) {
+  for (const char* device : {"gpu", "cuda:", "cuda:x", "cuda:-1"}) {
+    const RunResult r = run({"generate", "--model", path("model"), "--prompt", "A", "--device", device});
+    EXPECT_NE(r.exit_code, 0) << device;
+    EXPECT_NE(r.err.find("expected cpu, cuda or cuda:N, got " + std::string(device)), std::string::npos)
+        << r.err;
+  }
 }
 
 TEST_F(InferCliTest, GenerateUsesTheModelDirectorysTokenizer) {
@@ -67,7 +104,7 @@ TEST_F(InferCliTest, GenerateUsesTheModelDirectorysTokenizer) {
   o.sampling.temperature = 0;
   const data::Tokenizer tokenizer = model_tokenizer(path("model"), "");
   EXPECT_NE(tokenizer.name(), "nucleotide");  // read from the directory
-  EXPECT_EQ(r.out, "GATTACA" + generate(*model, tokenizer, "GATTACA", o).text + "\n");
+  EXPECT_EQ(r.out, "GATTACA" + generate(*model, tokenizer, "GATTACA", o).front().text + "\n");
 }
 
 TEST_F(InferCliTest, GenerateErrorsAreOneLine) {

@@ -1,6 +1,7 @@
 // Generation: greedy decoding equals the argmax chain of full forwards; a seed fixes the output and different
-// seeds differ; top_k = 1 and a tiny top_p reduce to greedy; EOS stops; banned tokens are never sampled; the
-// sampler's top-k / top-p supports and frequencies; option and length checks.
+// seeds differ; top_k = 1 and a tiny top_p reduce to greedy; EOS stops; banned tokens are never sampled;
+// several samples decoded as one batch; the sampler's top-k / top-p supports and frequencies; option and
+// length checks.
 #include "strand/infer/generate.h"
 
 #include "infer/tiny_llama.h"
@@ -31,7 +32,7 @@ class GenerateTest : public ::testing::Test {
     GenerateOptions o;
     o.max_new_tokens = max_new;
     o.sampling = {temperature, top_k, top_p, seed};
-    return generate(model_, tokenizer_, "ACGTTG", o);
+    return generate(model_, tokenizer_, "ACGTTG", o).front();
   }
 
   LlamaModel model_;
@@ -84,11 +85,11 @@ TEST_F(GenerateTest, StopsAtEos) {
   GenerateOptions o;
   o.max_new_tokens = 24;
   o.sampling.temperature = 0.0;
-  const GenerateResult r = generate_tokens(model_, greedy.prompt_tokens, stop, banned_, o);
+  const GenerateResult r = generate_tokens(model_, greedy.prompt_tokens, stop, banned_, o).front();
   EXPECT_TRUE(r.stopped_at_eos);
   EXPECT_EQ(r.new_tokens, std::vector<int32_t>(greedy.new_tokens.begin(), first + 1));
   // Without an end token it runs to max_new_tokens.
-  const GenerateResult full = generate_tokens(model_, greedy.prompt_tokens, -1, banned_, o);
+  const GenerateResult full = generate_tokens(model_, greedy.prompt_tokens, -1, banned_, o).front();
   EXPECT_FALSE(full.stopped_at_eos);
   EXPECT_EQ(full.new_tokens.size(), 24u);
 }
@@ -102,7 +103,8 @@ TEST_F(GenerateTest, TheRealEosStopsGenerationAndIsNotDecoded) {
     o.max_new_tokens = 10;
     o.sampling.temperature = temperature;
     const GenerateResult r =
-        generate_tokens(model_, std::vector<int32_t>{2, 65, 67}, tokenizer_.eos(), everything_but_eos, o);
+        generate_tokens(model_, std::vector<int32_t>{2, 65, 67}, tokenizer_.eos(), everything_but_eos, o)
+            .front();
     EXPECT_TRUE(r.stopped_at_eos);
     EXPECT_EQ(r.new_tokens, std::vector<int32_t>{0});
     EXPECT_EQ(tokenizer_.decode(r.new_tokens), "");
@@ -141,13 +143,51 @@ TEST_F(GenerateTest, ChecksOptionsAndLengths) {
   // An empty prompt still has BOS; a tokenizer without BOS needs a prompt.
   GenerateOptions o;
   o.max_new_tokens = 3;
-  EXPECT_EQ(generate(model_, tokenizer_, "", o).prompt_tokens, std::vector<int32_t>{2});
+  EXPECT_EQ(generate(model_, tokenizer_, "", o).front().prompt_tokens, std::vector<int32_t>{2});
   EXPECT_THROW(generate(model_, data::Tokenizer::char_level(), "AC", o), Error);  // 512 ids > 256
   LlamaModel wide(tiny_llama_config(false, 512), DType::F64);
   wide.init(1);
   EXPECT_THROW(generate(wide, data::Tokenizer::char_level(), "", o), Error);
-  EXPECT_EQ(generate(wide, data::Tokenizer::char_level(), "AC", o).prompt_tokens,
+  EXPECT_EQ(generate(wide, data::Tokenizer::char_level(), "AC", o).front().prompt_tokens,
             (std::vector<int32_t>{65, 67}));
+}
+
+// Samples of one prompt decoded together as a batch: sample i draws from Philox stream i, so sample 0 is the
+// single-sample generation and the others differ from it; greedy samples all equal the greedy chain; an EOS
+// stops one sample while the others go on.
+TEST_F(GenerateTest, SamplesDecodedTogetherAreEachTheirOwnGeneration) {
+  GenerateOptions o;
+  o.max_new_tokens = 24;
+  o.sampling = {2.0, 0, 1.0, 5};
+  const GenerateResult single = generate(model_, tokenizer_, "ACGTTG", o).front();
+  o.num_samples = 3;
+  const std::vector<GenerateResult> batch = generate(model_, tokenizer_, "ACGTTG", o);
+  ASSERT_EQ(batch.size(), 3u);
+  EXPECT_EQ(batch[0].new_tokens, single.new_tokens);
+  EXPECT_EQ(batch[0].text, single.text);
+  EXPECT_NE(batch[1].new_tokens, batch[0].new_tokens);
+  EXPECT_NE(batch[2].new_tokens, batch[1].new_tokens);
+  for (const GenerateResult& r : batch) EXPECT_EQ(r.prompt_tokens, single.prompt_tokens);
+  EXPECT_EQ(generate(model_, tokenizer_, "ACGTTG", o)[2].new_tokens, batch[2].new_tokens);  // seeded
+
+  const GenerateResult greedy = run(0.0);
+  o.sampling = {0.0, 0, 1.0, 0};
+  for (const GenerateResult& r : generate(model_, tokenizer_, "ACGTTG", o))
+    EXPECT_EQ(r.new_tokens, greedy.new_tokens);
+  // Sample 1's own tokens are the ones the others ride along with: with its 4th token as the end token it
+  // stops there, and the others are unaffected until they emit it themselves.
+  o.sampling = {2.0, 0, 1.0, 5};
+  const int32_t stop = batch[1].new_tokens[3];
+  const std::vector<GenerateResult> stopped = generate_tokens(model_, single.prompt_tokens, stop, banned_, o);
+  for (size_t i = 0; i < 3; ++i) {
+    const std::vector<int32_t>& all = batch[i].new_tokens;
+    const auto first = std::find(all.begin(), all.end(), stop);
+    EXPECT_EQ(stopped[i].stopped_at_eos, first != all.end());
+    EXPECT_EQ(stopped[i].new_tokens,
+              std::vector<int32_t>(all.begin(), first == all.end() ? first : first + 1));
+  }
+  o.num_samples = 0;
+  EXPECT_THROW(generate(model_, tokenizer_, "ACGTTG", o), Error);
 }
 
 // The sampler on its own, over a fixed logits row.

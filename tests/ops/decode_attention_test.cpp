@@ -1,6 +1,7 @@
 // Attention against cached keys/values: the last t rows of the packed forward over the whole sequence, for
-// several (past, t) splits, MHA and GQA, causal and not; rows of the cache buffer past the sequence are never
-// read; the same bits for any thread count; input checks.
+// several (past, t) splits, MHA and GQA, causal and not; a batch of sequences in one cache buffer, queries
+// read in place from a fused projection's rows; rows of the cache buffer past the sequence are never read;
+// the same bits for any thread count; input checks.
 #include "strand/ops/decode_attention.h"
 
 #include "ops/gradcheck.h"
@@ -43,14 +44,19 @@ struct Decoded {
   Tensor out, lse;  // [t, H, D], [t, H]
 };
 
+// A sequence's [L, Hkv, D] keys or values as the op's batch of one, [1, L, Hkv, D].
+Tensor one(const Tensor& rows) {
+  return rows.view({1, rows.size(0), rows.size(1), rows.size(2)});
+}
+
 // Queries past..past+t-1 against keys/values 0..past+t-1, written into NaN-filled outputs.
 Decoded decode(const Full& f, int64_t past, int64_t t, bool causal) {
   const int64_t H = f.q.size(1), D = f.q.size(2);
   Decoded d{Tensor::empty({t, H, D}, f.q.dtype()), Tensor::empty({t, H}, f.q.dtype())};
   d.out.fill(NAN);
   d.lse.fill(NAN);
-  decode_attention_forward(d.out, d.lse, f.q.narrow(0, past, t), f.k.narrow(0, 0, past + t),
-                           f.v.narrow(0, 0, past + t), {causal, 0.0});
+  decode_attention_forward(d.out, d.lse, f.q.narrow(0, past, t), one(f.k.narrow(0, 0, past + t)),
+                           one(f.v.narrow(0, 0, past + t)), {causal, 0.0});
   return d;
 }
 
@@ -101,9 +107,41 @@ TEST(DecodeAttentionCache, RowsPastTheSequenceAreNotRead) {
   k_cache.narrow(0, 0, 7).copy_from(f.k);
   v_cache.narrow(0, 0, 7).copy_from(f.v);
   Tensor out = Tensor::empty({2, 4, 8}, DType::F64);
-  decode_attention_forward(out, Tensor(), f.q.narrow(0, 5, 2), k_cache.narrow(0, 0, 7),
-                           v_cache.narrow(0, 0, 7), {});
+  decode_attention_forward(out, Tensor(), f.q.narrow(0, 5, 2), one(k_cache.narrow(0, 0, 7)),
+                           one(v_cache.narrow(0, 0, 7)), {});
   EXPECT_LT(max_rel_error(out, f.out.narrow(0, 5, 2).contiguous()), 1e-14);
+}
+
+TEST(DecodeAttentionCache, BatchedSequencesInOneCacheEachEqualTheirFullForward) {
+  // 3 sequences of 9 tokens in a cache buffer with room for 16 (the rest NaN, never read); the last t = 2
+  // tokens of each are queried in place from fused [q | k | v] rows, as the attention layer does.
+  const int64_t B = 3, L = 9, t = 2, H = 6, Hkv = 2, D = 5, max_len = 16;
+  Tensor k_cache = Tensor::empty({B, max_len, Hkv, D}, DType::F64);
+  Tensor v_cache = Tensor::empty({B, max_len, Hkv, D}, DType::F64);
+  k_cache.fill(NAN);
+  v_cache.fill(NAN);
+  Tensor fused = Tensor::empty({B * t, H + 2 * Hkv, D}, DType::F64);
+  fused.fill(NAN);
+  std::vector<Full> seqs;
+  for (int64_t b = 0; b < B; ++b) {
+    seqs.push_back(full_sequence(L, H, Hkv, D, true, 61 + 10 * static_cast<uint64_t>(b)));
+    k_cache.narrow(0, b, 1).view({max_len, Hkv, D}).narrow(0, 0, L).copy_from(seqs.back().k);
+    v_cache.narrow(0, b, 1).view({max_len, Hkv, D}).narrow(0, 0, L).copy_from(seqs.back().v);
+    fused.narrow(0, b * t, t).narrow(1, 0, H).copy_from(seqs.back().q.narrow(0, L - t, t));
+  }
+  Tensor out = Tensor::empty({B * t, H, D}, DType::F64), lse = Tensor::empty({B * t, H}, DType::F64);
+  out.fill(NAN);
+  lse.fill(NAN);
+  decode_attention_forward(out, lse, fused.narrow(1, 0, H), k_cache.narrow(1, 0, L), v_cache.narrow(1, 0, L),
+                           {});
+  for (int64_t b = 0; b < B; ++b) {
+    SCOPED_TRACE("sequence " + std::to_string(b));
+    const Full& f = seqs[static_cast<size_t>(b)];
+    EXPECT_LT(max_rel_error(out.narrow(0, b * t, t).contiguous(), f.out.narrow(0, L - t, t).contiguous()),
+              1e-14);
+    EXPECT_LT(max_rel_error(lse.narrow(0, b * t, t).contiguous(), f.lse.narrow(0, L - t, t).contiguous()),
+              1e-14);
+  }
 }
 
 TEST(DecodeAttentionCache, Float32MatchesTheFullForward) {
@@ -128,24 +166,30 @@ TEST(DecodeAttentionCache, SameBitsForAnyThreadCount) {
 TEST(DecodeAttentionCache, RejectsBadInputs) {
   const Full f = full_sequence(6, 4, 2, 8, true, 51);
   Tensor out = Tensor::empty({3, 4, 8}, DType::F64);
-  const Tensor q = f.q.narrow(0, 3, 3);
+  const Tensor q = f.q.narrow(0, 3, 3), k = one(f.k), v = one(f.v);
   // Fewer cached keys than queries.
-  EXPECT_THROW(decode_attention_forward(out, Tensor(), q, f.k.narrow(0, 0, 2), f.v.narrow(0, 0, 2), {}),
-               Error);
+  EXPECT_THROW(
+      decode_attention_forward(out, Tensor(), q, one(f.k.narrow(0, 0, 2)), one(f.v.narrow(0, 0, 2)), {}),
+      Error);
   // k and v of different lengths.
-  EXPECT_THROW(decode_attention_forward(out, Tensor(), q, f.k, f.v.narrow(0, 0, 5), {}), Error);
+  EXPECT_THROW(decode_attention_forward(out, Tensor(), q, k, one(f.v.narrow(0, 0, 5)), {}), Error);
   // Query heads not a multiple of KV heads.
-  const Tensor k3 = random_tensor({6, 3, 8}, 1);
+  const Tensor k3 = one(random_tensor({6, 3, 8}, 1));
   EXPECT_THROW(decode_attention_forward(out, Tensor(), q, k3, k3, {}), Error);
   // Mixed dtypes.
-  EXPECT_THROW(decode_attention_forward(out, Tensor(), q, f.k.to(DType::F32), f.v, {}), Error);
+  EXPECT_THROW(decode_attention_forward(out, Tensor(), q, one(f.k.to(DType::F32)), v, {}), Error);
   // Wrong output shape.
   Tensor bad = Tensor::empty({2, 4, 8}, DType::F64);
-  EXPECT_THROW(decode_attention_forward(bad, Tensor(), q, f.k, f.v, {}), Error);
+  EXPECT_THROW(decode_attention_forward(bad, Tensor(), q, k, v, {}), Error);
+  // 3 query rows are not the same number of new tokens for each of 2 sequences.
+  const Tensor k2 = random_tensor({2, 6, 2, 8}, 2);
+  EXPECT_THROW(decode_attention_forward(out, Tensor(), q, k2, k2, {}), Error);
+  // k without its batch dimension.
+  EXPECT_THROW(decode_attention_forward(out, Tensor(), q, f.k, f.v, {}), Error);
   // Non-finite scale.
-  EXPECT_THROW(decode_attention_forward(out, Tensor(), q, f.k, f.v, {true, NAN}), Error);
+  EXPECT_THROW(decode_attention_forward(out, Tensor(), q, k, v, {true, NAN}), Error);
   try {
-    decode_attention_forward(out, Tensor(), q, f.k.narrow(0, 0, 2), f.v.narrow(0, 0, 2), {});
+    decode_attention_forward(out, Tensor(), q, one(f.k.narrow(0, 0, 2)), one(f.v.narrow(0, 0, 2)), {});
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("decode_attention_forward"), std::string::npos) << e.what();
   }

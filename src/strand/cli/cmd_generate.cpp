@@ -1,5 +1,7 @@
-// strand generate: continue a prompt with a model (KV-cached sampling) and print prompt + continuation.
+// strand generate: continue a prompt with a model (sampling with a decode state: KV caches) and print
+// prompt + continuation, one line per sample.
 #include "strand/cli/commands.h"
+#include "strand/cli/model_options.h"
 #include "strand/infer/generate.h"
 #include "strand/infer/model_tokenizer.h"
 #include "strand/interop/hf_checkpoint.h"
@@ -16,17 +18,19 @@ struct GenerateCliOptions {
   std::string prompt;
   std::string tokenizer;  // empty: the model directory's tokenizer.json, else nucleotide
   infer::GenerateOptions options;
+  DeviceOptions device;
 };
 
 void run_generate(const GenerateCliOptions& o) {
   const data::Tokenizer tokenizer = infer::model_tokenizer(o.model, o.tokenizer);
-  const auto model = interop::load_hf_model(o.model);
+  const auto model = interop::load_hf_model(o.model, o.device.placement());
   auto* causal = dynamic_cast<CausalLM*>(model.get());
   STRAND_CHECK(causal != nullptr, "{}: a model of arch '{}' cannot generate (it has no incremental decoding)",
                o.model, model->arch());
-  const infer::GenerateResult r = infer::generate(*causal, tokenizer, o.prompt, o.options);
-  fmt::print("{}{}\n", o.prompt, r.text);
+  const std::vector<infer::GenerateResult> samples = infer::generate(*causal, tokenizer, o.prompt, o.options);
+  for (const infer::GenerateResult& r : samples) fmt::print("{}{}\n", o.prompt, r.text);
   std::fflush(stdout);
+  const infer::GenerateResult& r = samples.front();
   if (r.prompt_unknown > 0)
     fmt::print(stderr,
                "strand generate: warning: {} prompt characters outside the vocabulary of tokenizer '{}' were "
@@ -54,9 +58,14 @@ void register_generate(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--seed", g.sampling.seed, "sampling seed (the same seed gives the same output)")
       ->capture_default_str();
+  cmd->add_option("--num-samples", g.num_samples,
+                  "continuations of the prompt, decoded together and printed one per line; sample i draws "
+                  "from Philox stream i of the seed, so sample 0 is what --num-samples 1 prints")
+      ->capture_default_str();
   cmd->add_option("--tokenizer", opts->tokenizer,
                   "nucleotide, char, or a tokenizer.json path (default: DIR/tokenizer.json if present, else "
                   "nucleotide)");
+  opts->device.add_to(*cmd);
   cmd->callback([opts] { run_generate(*opts); });
 }
 

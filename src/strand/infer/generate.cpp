@@ -2,20 +2,21 @@
 
 #include "strand/core/arena.h"
 #include "strand/core/philox.h"
-#include "strand/nn/kv_cache.h"
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <numeric>
 #include <utility>
 
 namespace strand::infer {
 namespace {
 
-// A uniform double in (0, 1) with 53 random bits: Philox elements 2s (top 27 bits) and 2s+1 (top 26 bits).
-double uniform53(uint64_t seed, uint64_t step) {
-  const uint64_t hi = philox_bits(seed, 0, 2 * step) >> 5;
-  const uint64_t lo = philox_bits(seed, 0, 2 * step + 1) >> 6;
+// A uniform double in (0, 1) with 53 random bits: elements 2s (top 27 bits) and 2s+1 (top 26 bits) of
+// Philox stream `stream`.
+double uniform53(uint64_t seed, uint64_t stream, uint64_t step) {
+  const uint64_t hi = philox_bits(seed, stream, 2 * step) >> 5;
+  const uint64_t lo = philox_bits(seed, stream, 2 * step + 1) >> 6;
   return (static_cast<double>((hi << 26) | lo) + 0.5) * 0x1p-53;
 }
 
@@ -39,6 +40,26 @@ std::vector<double> masked_logits(const Tensor& logits, const std::vector<int32_
   return x;
 }
 
+// A host tensor's copy in the arena, on the arena's device.
+Tensor to_arena(Arena& arena, const Tensor& host) {
+  Tensor t = Tensor::from_arena(arena, host.shape(), host.dtype());
+  t.copy_from(host);
+  return t;
+}
+
+// The last row of each of `batch` equal blocks of logits rows ([batch * t, V] on the model's device), as
+// F32 or F64 rows [batch, V] on the host for the sampler.
+Tensor last_rows_on_host(const Tensor& logits, int64_t batch) {
+  const int64_t t = logits.size(0) / batch;
+  Tensor rows = Tensor::empty({batch, logits.size(1)}, logits.dtype());
+  if (t == 1) {
+    rows.copy_from(logits);
+  } else {
+    for (int64_t b = 0; b < batch; ++b) rows.narrow(0, b, 1).copy_from(logits.narrow(0, b * t + t - 1, 1));
+  }
+  return rows.dtype() == DType::F32 || rows.dtype() == DType::F64 ? rows : rows.to(DType::F32);
+}
+
 }  // namespace
 
 void SamplingOptions::validate() const {
@@ -53,7 +74,7 @@ Sampler::Sampler(const SamplingOptions& options, std::vector<int32_t> banned)
   options_.validate();
 }
 
-int32_t Sampler::sample(const Tensor& logits, uint64_t step) const {
+int32_t Sampler::sample(const Tensor& logits, uint64_t step, uint64_t stream) const {
   const std::vector<double> x = masked_logits(logits, banned_);
   // Most likely first; equal logits by increasing id, so greedy, top_k = 1 and a tiny top_p agree.
   const auto before = [&x](int32_t a, int32_t b) {
@@ -98,7 +119,7 @@ int32_t Sampler::sample(const Tensor& logits, uint64_t step) const {
 
   double total = 0;
   for (size_t i = 0; i < kept; ++i) total += e[i];
-  const double target = uniform53(options_.seed, step) * total;
+  const double target = uniform53(options_.seed, stream, step) * total;
   double cumulative = 0;
   for (size_t i = 0; i < kept; ++i) {
     cumulative += e[i];
@@ -107,9 +128,11 @@ int32_t Sampler::sample(const Tensor& logits, uint64_t step) const {
   return order[kept - 1];  // target within rounding of the total
 }
 
-GenerateResult generate_tokens(CausalLM& model, std::span<const int32_t> prompt, int32_t eos,
-                               const std::vector<int32_t>& banned, const GenerateOptions& options) {
+std::vector<GenerateResult> generate_tokens(CausalLM& model, std::span<const int32_t> prompt, int32_t eos,
+                                            const std::vector<int32_t>& banned,
+                                            const GenerateOptions& options) {
   STRAND_CHECK(options.max_new_tokens >= 0, "max_new_tokens must be >= 0, got {}", options.max_new_tokens);
+  STRAND_CHECK(options.num_samples >= 1, "num_samples must be >= 1, got {}", options.num_samples);
   STRAND_CHECK(!prompt.empty(), "generation needs at least one prompt token");
   const Sampler sampler(options.sampling, banned);
   const int64_t vocab = model.vocab_size();
@@ -125,30 +148,41 @@ GenerateResult generate_tokens(CausalLM& model, std::span<const int32_t> prompt,
       "(max_position_embeddings)",
       prompt_len, options.max_new_tokens, total, limit);
 
-  GenerateResult r;
-  r.prompt_tokens.assign(prompt.begin(), prompt.end());
-  if (options.max_new_tokens == 0) return r;
+  const int64_t samples = options.num_samples;
+  std::vector<GenerateResult> results(static_cast<size_t>(samples));
+  for (GenerateResult& r : results) r.prompt_tokens.assign(prompt.begin(), prompt.end());
+  if (options.max_new_tokens == 0) return results;
 
-  Arena arena;
-  KVCache cache(total);
-  Tensor tokens = Tensor::empty({prompt_len}, DType::I32);
-  std::copy(prompt.begin(), prompt.end(), tokens.data<int32_t>());
-  Tensor logits = model.forward_cached(arena, tokens, cache);  // prefill: [prompt_len, V]
-  Tensor next = Tensor::empty({1}, DType::I32);
+  Arena arena(size_t{1} << 20, model.device());
+  const std::unique_ptr<DecodeState> state = model.new_decode_state(samples, total);
+  // Every sample's copy of the prompt goes through the prefill, so each sample's state is its own from the
+  // first step on.
+  Tensor tokens = Tensor::empty({samples * prompt_len}, DType::I32);
+  for (int64_t b = 0; b < samples; ++b)
+    std::copy(prompt.begin(), prompt.end(), tokens.data<int32_t>() + b * prompt_len);
+  Tensor logits = model.forward_decode(arena, to_arena(arena, tokens), *state);  // [samples * prompt_len, V]
+  Tensor next = Tensor::empty({samples}, DType::I32);
+  int64_t running = samples;
   for (int64_t step = 0;; ++step) {
-    const Tensor last = logits.narrow(0, logits.size(0) - 1, 1).view({vocab});
-    const int32_t id = sampler.sample(last, static_cast<uint64_t>(step));
-    r.new_tokens.push_back(id);
-    if (id == eos) {
-      r.stopped_at_eos = true;
-      break;
+    const Tensor last = last_rows_on_host(logits, samples);  // [samples, V]
+    for (int64_t b = 0; b < samples; ++b) {
+      GenerateResult& r = results[static_cast<size_t>(b)];
+      // A sample that has stopped keeps feeding its EOS; what the model makes of it is not read.
+      if (r.stopped_at_eos) continue;
+      const int32_t id = sampler.sample(last.narrow(0, b, 1).view({vocab}), static_cast<uint64_t>(step),
+                                        static_cast<uint64_t>(b));
+      r.new_tokens.push_back(id);
+      next.data<int32_t>()[b] = id;
+      if (id == eos) {
+        r.stopped_at_eos = true;
+        --running;
+      }
     }
-    if (step + 1 == options.max_new_tokens) break;
+    if (running == 0 || step + 1 == options.max_new_tokens) break;
     arena.reset();
-    next.data<int32_t>()[0] = id;
-    logits = model.forward_cached(arena, next, cache);  // decode: [1, V]
+    logits = model.forward_decode(arena, to_arena(arena, next), *state);  // [samples, V]
   }
-  return r;
+  return results;
 }
 
 std::vector<int32_t> banned_tokens(const data::Tokenizer& tokenizer, int64_t model_vocab) {
@@ -162,8 +196,8 @@ std::vector<int32_t> banned_tokens(const data::Tokenizer& tokenizer, int64_t mod
   return banned;
 }
 
-GenerateResult generate(CausalLM& model, const data::Tokenizer& tokenizer, std::string_view prompt,
-                        const GenerateOptions& options) {
+std::vector<GenerateResult> generate(CausalLM& model, const data::Tokenizer& tokenizer,
+                                     std::string_view prompt, const GenerateOptions& options) {
   STRAND_CHECK(tokenizer.vocab_size() <= model.vocab_size(),
                "tokenizer {} has {} ids, more than the model's vocabulary of {}", tokenizer.name(),
                tokenizer.vocab_size(), model.vocab_size());
@@ -172,12 +206,14 @@ GenerateResult generate(CausalLM& model, const data::Tokenizer& tokenizer, std::
   const uint64_t unknown = tokenizer.encode(prompt, tokens);
   STRAND_CHECK(!tokens.empty(), "the prompt is empty and tokenizer {} has no BOS token to start from",
                tokenizer.name());
-  GenerateResult r =
+  std::vector<GenerateResult> results =
       generate_tokens(model, tokens, tokenizer.eos(), banned_tokens(tokenizer, model.vocab_size()), options);
-  r.prompt_unknown = unknown;
-  r.prompt_text = tokenizer.decode(r.prompt_tokens);
-  r.text = tokenizer.decode(r.new_tokens);
-  return r;
+  for (GenerateResult& r : results) {
+    r.prompt_unknown = unknown;
+    r.prompt_text = tokenizer.decode(r.prompt_tokens);
+    r.text = tokenizer.decode(r.new_tokens);
+  }
+  return results;
 }
 
 }  // namespace strand::infer

@@ -1,11 +1,14 @@
-// Autoregressive generation from a causal LM with a KV cache: one prefill forward over the prompt, then one
-// cached forward per new token.
+// Autoregressive generation from a causal LM: the model makes a decode state (its KV caches and whatever else
+// it keeps between steps) for num_samples copies of the prompt, which are decoded together as one batch: one
+// prefill forward over the prompts, then one decode forward per new token. Logits are read back to the host,
+// where each sample draws its next token.
 //
 // Sampling, per step (transformers' order): logits of banned tokens -> -inf; temperature 0 picks the argmax
 // (the lowest id among equal maxima); otherwise logits / temperature, keep the top_k largest (ties broken by
 // the lower id), softmax over what is kept, keep the smallest prefix (most likely first) whose probability
-// reaches top_p, renormalise and draw. Draw s of a generation uses Philox stream 0 of `seed`, elements
-// 2s and 2s+1 combined into one 53-bit uniform, so a seed fixes the output on every machine and thread count.
+// reaches top_p, renormalise and draw. Draw s of sample i uses Philox stream i of `seed`, elements 2s and
+// 2s+1 combined into one 53-bit uniform, so a seed fixes all the samples on every machine and thread count,
+// and sample 0 is the generation a single sample with the same seed gives.
 #pragma once
 
 #include "strand/core/tensor.h"
@@ -34,8 +37,9 @@ class Sampler {
  public:
   // banned: ids never picked (every id of the row may not be banned). REQUIRES: options valid.
   Sampler(const SamplingOptions& options, std::vector<int32_t> banned);
-  // logits [V] (F32 or F64, host); `step` selects the random draw (0, 1, ... within one generation).
-  int32_t sample(const Tensor& logits, uint64_t step) const;
+  // logits [V] (F32 or F64, host); `step` selects the random draw (0, 1, ... within one generation) and
+  // `stream` the sample it is for (0, 1, ... among the samples of one prompt).
+  int32_t sample(const Tensor& logits, uint64_t step, uint64_t stream = 0) const;
 
  private:
   SamplingOptions options_;
@@ -44,9 +48,11 @@ class Sampler {
 
 struct GenerateOptions {
   int64_t max_new_tokens = 100;  // >= 0
+  int64_t num_samples = 1;       // >= 1: continuations of the prompt, decoded together as a batch
   SamplingOptions sampling;
 };
 
+// One sample's continuation of the prompt.
 struct GenerateResult {
   std::vector<int32_t>
       prompt_tokens;                // what conditioned the model: BOS (when the tokenizer has one) + prompt
@@ -58,10 +64,13 @@ struct GenerateResult {
 };
 
 // Generates from token ids: the model conditions on `prompt` (non-empty), then up to max_new_tokens are
-// sampled, stopping after `eos` (< 0: never). The cache holds prompt + max_new_tokens tokens; that must not
-// exceed model.max_positions() (when bounded). Fills the token fields of the result, not the text.
-GenerateResult generate_tokens(CausalLM& model, std::span<const int32_t> prompt, int32_t eos,
-                               const std::vector<int32_t>& banned, const GenerateOptions& options);
+// sampled for each of num_samples samples, each stopping after `eos` (< 0: never); a sample that has stopped
+// rides along in the batch until every sample has. The decode state holds prompt + max_new_tokens tokens per
+// sample; that must not exceed model.max_positions() (when bounded). Returns one result per sample, with the
+// token fields filled, not the text.
+std::vector<GenerateResult> generate_tokens(CausalLM& model, std::span<const int32_t> prompt, int32_t eos,
+                                            const std::vector<int32_t>& banned,
+                                            const GenerateOptions& options);
 
 // The ids a generation with `tokenizer` never samples: those outside the tokenizer's vocabulary (up to
 // model_vocab), and those that decode to no text other than EOS (BOS, PAD, UNK, other special tokens, unused
@@ -69,8 +78,8 @@ GenerateResult generate_tokens(CausalLM& model, std::span<const int32_t> prompt,
 std::vector<int32_t> banned_tokens(const data::Tokenizer& tokenizer, int64_t model_vocab);
 
 // Text in, text out: tokens = BOS + tokenizer(prompt) (no EOS), then generate_tokens with the tokenizer's EOS
-// and banned_tokens(). The tokenizer's vocabulary must fit the model's.
-GenerateResult generate(CausalLM& model, const data::Tokenizer& tokenizer, std::string_view prompt,
-                        const GenerateOptions& options);
+// and banned_tokens(). The tokenizer's vocabulary must fit the model's. One result per sample.
+std::vector<GenerateResult> generate(CausalLM& model, const data::Tokenizer& tokenizer,
+                                     std::string_view prompt, const GenerateOptions& options);
 
 }  // namespace strand::infer

@@ -9,6 +9,7 @@ namespace strand::nn {
 
 Attention::Attention(const std::string& prefix, const AttentionConfig& c, const Placement& placement)
     : config_(c),
+      placement_(placement),
       qkv_proj_({{prefix + "." + c.q_name, c.heads * c.head_dim},
                  {prefix + "." + c.k_name, c.kv_heads * c.head_dim},
                  {prefix + "." + c.v_name, c.kv_heads * c.head_dim}},
@@ -64,32 +65,37 @@ Tensor Attention::backward(Arena& arena, const Tensor& dy) {
   return qkv_proj_.backward(arena, dqkv);
 }
 
-Tensor Attention::forward_cached(Arena& arena, const Tensor& x, const Tensor& k_cache, const Tensor& v_cache,
-                                 int64_t past) {
-  const int64_t tokens = x.size(0);
+AttentionCache Attention::new_cache(int64_t batch, int64_t max_len) const {
+  return AttentionCache(batch, max_len, config_.kv_heads, config_.head_dim, placement_.compute,
+                        placement_.device);
+}
+
+Tensor Attention::forward_decode(Arena& arena, const Tensor& x, AttentionCache& cache,
+                                 const DecodeStep& step) {
+  const int64_t batch = step.batch, t = step.tokens, past = step.past;
   const int64_t h = config_.heads, hkv = config_.kv_heads, d = config_.head_dim;
-  STRAND_CHECK(config_.causal, "attention: the cached forward is for causal attention only");
-  check_tensor(k_cache, "k_cache", x.dtype(), {-1, hkv, d});
-  check_tensor(v_cache, "v_cache", x.dtype(), k_cache.shape());
-  STRAND_CHECK(tokens > 0 && past >= 0 && past + tokens <= k_cache.size(0),
-               "attention: {} new tokens after {} cached do not fit a cache of {}", tokens, past,
-               k_cache.size(0));
+  STRAND_CHECK(config_.causal, "attention: the decode forward is for causal attention only");
+  check_tensor(cache.k(), "k_cache", placement_.compute, {batch, -1, hkv, d});
+  check_tensor(cache.v(), "v_cache", placement_.compute, cache.k().shape());
+  check_tensor(x, "x", placement_.compute, {batch * t, config_.hidden});
+  STRAND_CHECK(past + t <= cache.max_len(),
+               "attention: {} new tokens after {} cached do not fit a cache of {}", t, past, cache.max_len());
   const Tensor heads = heads_of(qkv_proj_.forward(arena, x));
-  const Tensor q = Tensor::from_arena(arena, {tokens, h, d}, x.dtype());
-  const Tensor k_new = k_cache.narrow(0, past, tokens), v_new = v_cache.narrow(0, past, tokens);
-  copy(q, heads.narrow(1, 0, h));
-  copy(k_new, heads.narrow(1, h, hkv));
-  copy(v_new, heads.narrow(1, h + hkv, hkv));
+  // q and k are adjacent in every row, so one rotation covers both (as in forward()); the keys are then
+  // cached rotated.
   if (config_.rotary) {
-    Tensor positions = Tensor::from_arena(arena, {tokens}, DType::I32);
-    for (int64_t i = 0; i < tokens; ++i) positions.data<int32_t>()[i] = static_cast<int32_t>(past + i);
-    rope_forward(q, q, positions, inv_freq_);
-    rope_forward(k_new, k_new, positions, inv_freq_);
+    const Tensor qk = heads.narrow(1, 0, h + hkv);
+    rope_forward(qk, qk, step.positions, inv_freq_);
   }
-  Tensor out = Tensor::from_arena(arena, {tokens, h, d}, x.dtype());
-  decode_attention_forward(out, Tensor(), q, k_cache.narrow(0, 0, past + tokens),
-                           v_cache.narrow(0, 0, past + tokens), {true, config_.softmax_scale});
-  return o_proj_.forward(arena, out.view({tokens, h * d}));
+  for (int64_t b = 0; b < batch; ++b) {
+    const Tensor rows = heads.narrow(0, b * t, t);
+    copy(cache.k().narrow(0, b, 1).view({-1, hkv, d}).narrow(0, past, t), rows.narrow(1, h, hkv));
+    copy(cache.v().narrow(0, b, 1).view({-1, hkv, d}).narrow(0, past, t), rows.narrow(1, h + hkv, hkv));
+  }
+  const Tensor out = Tensor::from_arena(arena, {batch * t, h, d}, x.dtype());
+  decode_attention_forward(out, Tensor(), heads.narrow(1, 0, h), cache.k().narrow(1, 0, past + t),
+                           cache.v().narrow(1, 0, past + t), {true, config_.softmax_scale});
+  return o_proj_.forward(arena, out.view({batch * t, h * d}));
 }
 
 AttentionOptions Attention::options() const {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "strand/core/arena.h"
+#include "strand/nn/attention_cache.h"
 #include "strand/nn/fused_linear.h"
 #include "strand/nn/linear.h"
 #include "strand/ops/attention.h"
@@ -43,13 +44,15 @@ class Attention {
   Tensor backward(Arena& arena, const Tensor& dy);
   void collect(ParameterList& out);
 
-  // Incremental forward of ONE sequence (causal, inference only): x [t, hidden] holds the tokens at positions
-  // past .. past+t-1. k_cache, v_cache [max_len, Hkv, D] hold the rotated keys and the values of positions
-  // 0 .. past-1; this writes those of the new tokens into rows past .. past+t-1 and attends over rows
-  // 0 .. past+t-1. Returns [t, hidden] from the arena. Saves nothing for a backward (and replaces what the
-  // projections saved, so no backward may follow it before the next forward).
-  Tensor forward_cached(Arena& arena, const Tensor& x, const Tensor& k_cache, const Tensor& v_cache,
-                        int64_t past);
+  // A cache for `batch` sequences of up to max_len tokens each, in the layer's compute dtype on its device.
+  AttentionCache new_cache(int64_t batch, int64_t max_len) const;
+  // Incremental forward (causal, inference only): x [batch * t, hidden] holds token i of sequence b in row
+  // b * t + i, at position step.past + i (t = step.tokens). Writes the rotated keys and the values of the new
+  // tokens into rows past .. past+t-1 of each sequence's cache and attends over its rows 0 .. past+t-1 (rows
+  // 0 .. past-1 written by earlier steps). Returns [batch * t, hidden] from the arena. Saves nothing for a
+  // backward (and replaces what the projections saved, so no backward may follow it before the next
+  // forward).
+  Tensor forward_decode(Arena& arena, const Tensor& x, AttentionCache& cache, const DecodeStep& step);
 
  private:
   AttentionOptions options() const;  // of the layout of the last forward
@@ -57,6 +60,7 @@ class Attention {
   Tensor heads_of(const Tensor& qkv) const;
 
   AttentionConfig config_;
+  Placement placement_;
   FusedLinear qkv_proj_;
   Linear o_proj_;
   std::vector<double> inv_freq_;

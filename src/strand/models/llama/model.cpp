@@ -1,6 +1,6 @@
 #include "strand/models/llama/model.h"
 
-#include "strand/nn/kv_cache.h"
+#include "strand/models/llama/decode_state.h"
 #include "strand/ops/elementwise.h"
 
 #include <fmt/format.h>
@@ -59,9 +59,9 @@ void LlamaBlock::backward(Arena& arena, const Tensor& dh2, const Tensor& out) {
   input_norm_.backward(arena, attention_.backward(arena, dh1), dh1, out);
 }
 
-Tensor LlamaBlock::forward_cached(Arena& arena, const Tensor& h, const Tensor& k_cache, const Tensor& v_cache,
-                                  int64_t past) {
-  Tensor h1 = attention_.forward_cached(arena, input_norm_.forward(arena, h), k_cache, v_cache, past);
+Tensor LlamaBlock::forward_decode(Arena& arena, const Tensor& h, nn::AttentionCache& cache,
+                                  const nn::DecodeStep& step) {
+  Tensor h1 = attention_.forward_decode(arena, input_norm_.forward(arena, h), cache, step);
   add_inplace(h1, h);
   return mlp_.forward(arena, post_attention_norm_.forward(arena, h1), h1);
 }
@@ -116,20 +116,36 @@ Tensor LlamaModel::representations(Arena& arena, const Tensor& tokens, const Seq
   return layer == config_.num_layers ? final_norm_.forward(arena, h) : h;
 }
 
-Tensor LlamaModel::forward_cached(Arena& arena, const Tensor& tokens, infer::KVCache& cache) {
+std::unique_ptr<DecodeState> LlamaModel::new_decode_state(int64_t batch, int64_t max_len) {
+  STRAND_CHECK(batch > 0 && max_len > 0,
+               "llama: a decode state needs a positive batch and length, got {} and {}", batch, max_len);
+  STRAND_CHECK(config_.max_position_embeddings <= 0 || max_len <= config_.max_position_embeddings,
+               "llama: a decode state of {} tokens is longer than the model's {} positions", max_len,
+               config_.max_position_embeddings);
+  std::vector<nn::AttentionCache> caches;
+  caches.reserve(layers_.size());
+  for (size_t i = 0; i < layers_.size(); ++i) caches.push_back(layers_[i].new_cache(batch, max_len));
+  return std::make_unique<LlamaDecodeState>(batch, max_len, std::move(caches));
+}
+
+Tensor LlamaModel::forward_decode(Arena& arena, const Tensor& tokens, DecodeState& state) {
+  auto* llama = dynamic_cast<LlamaDecodeState*>(&state);
+  STRAND_CHECK(llama != nullptr && llama->num_layers() == config_.num_layers,
+               "decode forward: the decode state was not made by this Llama model");
   check_tensor(tokens, "tokens", DType::I32, {-1});
-  const int64_t t = tokens.numel(), past = cache.length();
-  STRAND_CHECK(t > 0, "cached forward: no tokens");
-  STRAND_CHECK(t <= cache.remaining(), "cached forward: {} new tokens after {} do not fit a KV cache of {}",
-               t, past, cache.max_len());
+  const int64_t batch = state.batch(), past = state.length();
+  STRAND_CHECK(tokens.numel() > 0 && tokens.numel() % batch == 0,
+               "decode forward: {} tokens are not the same number of new tokens for each of {} sequences",
+               tokens.numel(), batch);
+  const int64_t t = tokens.numel() / batch;
+  STRAND_CHECK(t <= state.remaining(),
+               "decode forward: {} new tokens after {} do not fit a decode state of {}", t, past,
+               state.max_len());
+  const nn::DecodeStep step = nn::DecodeStep::make(arena, batch, past, t);
   Tensor h = embed_.forward(arena, tokens);
-  for (size_t i = 0; i < layers_.size(); ++i) {
-    const infer::KVCache::Layer& kv =
-        cache.layer(static_cast<int64_t>(i), config_.num_kv_heads, config_.resolved_head_dim(), dtype());
-    h = layers_[i].forward_cached(arena, h, kv.k, kv.v, past);
-  }
+  for (size_t i = 0; i < layers_.size(); ++i) h = layers_[i].forward_decode(arena, h, llama->layer(i), step);
   Tensor logits = lm_head_.forward(arena, final_norm_.forward(arena, h));
-  cache.advance(t);
+  state.advance(t);
   return logits;
 }
 

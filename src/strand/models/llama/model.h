@@ -25,10 +25,13 @@ class LlamaBlock {
   // dh [T, C] at the block's output -> the gradient at its input, written to `out` [T, C].
   void backward(Arena& arena, const Tensor& dh, const Tensor& out);
   void collect(nn::ParameterList& out);
-  // One sequence's tokens at positions past.. against this layer's cached keys/values [max_len, Hkv, D]
-  // (nn::Attention::forward_cached).
-  Tensor forward_cached(Arena& arena, const Tensor& h, const Tensor& k_cache, const Tensor& v_cache,
-                        int64_t past);
+  // A cache of this layer's keys and values for `batch` sequences of up to max_len tokens.
+  nn::AttentionCache new_cache(int64_t batch, int64_t max_len) const {
+    return attention_.new_cache(batch, max_len);
+  }
+  // The new tokens of a decode step, h [batch * t, C], against this layer's cache
+  // (nn::Attention::forward_decode).
+  Tensor forward_decode(Arena& arena, const Tensor& h, nn::AttentionCache& cache, const nn::DecodeStep& step);
 
  private:
   nn::RMSNorm input_norm_;
@@ -64,7 +67,9 @@ class LlamaModel final : public CausalLM {
   int64_t vocab_size() const override { return config_.vocab_size; }
   DType dtype() const override { return placement_.compute; }
   Device device() const override { return placement_.device; }
-  Tensor forward_cached(Arena& arena, const Tensor& tokens, infer::KVCache& cache) override;
+  // A LlamaDecodeState (models/llama/decode_state.h): one attention cache per layer.
+  std::unique_ptr<DecodeState> new_decode_state(int64_t batch, int64_t max_len) override;
+  Tensor forward_decode(Arena& arena, const Tensor& tokens, DecodeState& state) override;
   int64_t max_positions() const override { return config_.max_position_embeddings; }
   const LlamaConfig& config() const { return config_; }
 

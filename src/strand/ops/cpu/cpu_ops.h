@@ -40,6 +40,10 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
                         const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
                         const Tensor& lse, const Tensor& cu_seqlens, const AttentionOptions& options);
 
+// k and v rows contiguous per sequence (any stride between sequences), q row-strided.
+void decode_attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k,
+                              const Tensor& v, const AttentionOptions& options);
+
 void swiglu_forward(const Tensor& out, const Tensor& gate, const Tensor& up);
 void swiglu_backward(const Tensor& dgate, const Tensor& dup, const Tensor& dout, const Tensor& gate,
                      const Tensor& up);

@@ -1,21 +1,22 @@
 // CPU reference of attention against cached keys and values (see decode_attention.h).
 //
-// One (query token, query head) row at a time, exactly as the packed forward (cpu/attention.cpp) does it:
-// scores, max-subtracted softmax, P v, lse, with sequential loops in T (the op's dtype). Rows are
-// independent, so the OpenMP loop over them gives the same bits for any thread count.
-#include "strand/ops/decode_attention.h"
-
+// One (query row, query head) at a time, exactly as the packed forward (cpu/attention.cpp) does it: scores,
+// max-subtracted softmax, P v, lse, with sequential loops in T (the op's dtype). Rows are independent, so the
+// OpenMP loop over them gives the same bits for any thread count.
+#include "strand/ops/cpu/cpu_ops.h"
 #include "strand/ops/dispatch.h"
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
-namespace strand {
+namespace strand::cpu {
 namespace {
 
+// Extents and element strides of the (checked) operands.
 struct Dims {
-  int64_t queries = 0, keys = 0, heads = 0, kv_heads = 0, dim = 0;
+  int64_t batch = 0, queries = 0, keys = 0, heads = 0, kv_heads = 0, dim = 0;
+  int64_t ld_q = 0, ld_k = 0, ld_v = 0;  // q: between rows; k, v: between sequences
   bool causal = true;
   int64_t past() const { return keys - queries; }
   int64_t group() const { return heads / kv_heads; }
@@ -31,7 +32,7 @@ T dot(const T* a, const T* b, int64_t n) {
 template <typename T>
 void decode_kernel(T* out, T* lse, const T* q, const T* k, const T* v, const Dims& d, T scale) {
   const int64_t H = d.heads, Hkv = d.kv_heads, D = d.dim, group = d.group();
-  const int64_t rows = d.queries * H;
+  const int64_t rows = d.batch * d.queries * H;
   // A single decode step of a small model is a few microseconds of work: not worth waking a thread team.
   const bool parallel = rows > 1 && rows * d.keys * D >= (int64_t{1} << 16);
 #pragma omp parallel if (parallel)
@@ -39,13 +40,16 @@ void decode_kernel(T* out, T* lse, const T* q, const T* k, const T* v, const Dim
     std::vector<T> p;  // [visible keys]
 #pragma omp for schedule(dynamic, 1)
     for (int64_t row = 0; row < rows; ++row) {
-      const int64_t i = row / H, h = row % H, g = h / group;
+      const int64_t r = row / H, h = row % H, g = h / group;  // r: query row b * queries + i
+      const int64_t b = r / d.queries, i = r % d.queries;
       const int64_t j1 = d.causal ? d.past() + i + 1 : d.keys;  // keys [0, j1) are visible
+      const T* kb = k + b * d.ld_k;
+      const T* vb = v + b * d.ld_v;
       p.resize(static_cast<size_t>(j1));
-      const T* qi = q + row * D;  // [D]
+      const T* qi = q + r * d.ld_q + h * D;  // [D]
       T m = -INFINITY;
       for (int64_t j = 0; j < j1; ++j) {
-        const T s = scale * dot(qi, k + (j * Hkv + g) * D, D);
+        const T s = scale * dot(qi, kb + (j * Hkv + g) * D, D);
         p[static_cast<size_t>(j)] = s;
         m = std::max(m, s);
       }
@@ -58,7 +62,7 @@ void decode_kernel(T* out, T* lse, const T* q, const T* k, const T* v, const Dim
       std::fill(oi, oi + D, T(0));
       for (int64_t j = 0; j < j1; ++j) {
         const T pj = p[static_cast<size_t>(j)] / l;
-        const T* vj = v + (j * Hkv + g) * D;
+        const T* vj = vb + (j * Hkv + g) * D;
         for (int64_t c = 0; c < D; ++c) oi[c] += pj * vj[c];
       }
       if (lse != nullptr) lse[row] = m + std::log(l);
@@ -70,41 +74,23 @@ void decode_kernel(T* out, T* lse, const T* q, const T* k, const T* v, const Dim
 
 void decode_attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k,
                               const Tensor& v, const AttentionOptions& options) {
-  const char* op = "decode_attention_forward";
-  STRAND_CHECK(
-      ops_detail::common_device(op, {{"out", out}, {"lse", lse}, {"q", q}, {"k", k}, {"v", v}}).type ==
-          DeviceType::CPU,
-      "{}: runs on the CPU only", op);
-  check_tensor(q, "q", {-1, -1, -1});
   Dims d;
-  d.queries = q.size(0);
+  d.batch = k.size(0);
+  d.queries = q.size(0) / d.batch;
+  d.keys = k.size(1);
   d.heads = q.size(1);
+  d.kv_heads = k.size(2);
   d.dim = q.size(2);
+  d.ld_q = q.size(0) <= 1 ? d.heads * d.dim : q.stride(0);
+  d.ld_k = k.stride(0);
+  d.ld_v = v.stride(0);
   d.causal = options.causal;
-  check_tensor(k, "k", q.dtype(), {-1, -1, d.dim});
-  d.keys = k.size(0);
-  d.kv_heads = k.size(1);
-  check_tensor(v, "v", q.dtype(), {d.keys, d.kv_heads, d.dim});
-  check_tensor(out, "out", q.dtype(), {d.queries, d.heads, d.dim});
-  if (lse.defined()) check_tensor(lse, "lse", q.dtype(), {d.queries, d.heads});
-  STRAND_CHECK(d.heads > 0 && d.kv_heads > 0 && d.dim > 0,
-               "{}: q {} and k {} need positive head counts and head dim", op, q.str(), k.str());
-  STRAND_CHECK(d.heads % d.kv_heads == 0,
-               "{}: query heads ({}) must be a multiple of key/value heads ({}) for grouped-query attention",
-               op, d.heads, d.kv_heads);
-  STRAND_CHECK(
-      d.queries >= 1 && d.keys >= d.queries,
-      "{}: q has {} tokens but k holds {}; the cache must include the new tokens (k rows >= q rows >= "
-      "1)",
-      op, d.queries, d.keys);
-  STRAND_CHECK(std::isfinite(options.scale), "{}: scale must be finite, got {}", op, options.scale);
   const double scale = options.scale == 0.0 ? 1.0 / std::sqrt(static_cast<double>(d.dim)) : options.scale;
-
-  ops_detail::dispatch_float(q.dtype(), op, [&](auto tag) {
+  ops_detail::dispatch_float(q.dtype(), "decode_attention_forward", [&](auto tag) {
     using T = decltype(tag);
     decode_kernel<T>(out.data<T>(), lse.defined() ? lse.data<T>() : nullptr, q.data<T>(), k.data<T>(),
                      v.data<T>(), d, static_cast<T>(scale));
   });
 }
 
-}  // namespace strand
+}  // namespace strand::cpu
