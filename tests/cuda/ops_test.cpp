@@ -711,7 +711,7 @@ TEST_F(CudaOpChecks, MixedDevicesNameTheMisplacedArgument) {
          embedding_backward(on_gpu({kVocab, kCols}), on_gpu({kRows, kCols}), on_cpu({kRows}, DType::I32), -1,
                             GradWrite::accumulate);
        }},
-      {"tensors[0].grad",
+      {"tensors[0]: grad",
        [] {
          AdamWGroup({{on_cpu({kCols}), on_gpu({kCols}), on_cpu({kCols}), on_cpu({kCols}), Tensor(), 0.0}});
        }},

@@ -70,11 +70,11 @@ AdamWGroup::AdamWGroup(std::vector<AdamWTensors> tensors) : tensors_(std::move(t
     const std::string value = name + ".value", grad = name + ".grad", m = name + ".exp_avg",
                       v = name + ".exp_avg_sq", compute = name + ".compute";
     STRAND_CHECK(t.value.defined(), "{} is undefined", value);
-    ops_detail::common_device(name.c_str(), {{value.c_str(), t.value},
-                                             {grad.c_str(), t.grad},
-                                             {m.c_str(), t.exp_avg},
-                                             {v.c_str(), t.exp_avg_sq},
-                                             {compute.c_str(), t.compute}});
+    ops_detail::common_device(name.c_str(), {{"value", t.value},
+                                             {"grad", t.grad},
+                                             {"exp_avg", t.exp_avg},
+                                             {"exp_avg_sq", t.exp_avg_sq},
+                                             {"compute", t.compute}});
     STRAND_CHECK(t.value.device() == device_, "{} is on {} but tensors[0].value is on {}", value,
                  t.value.device().str(), device_.str());
     if (cpu) {
