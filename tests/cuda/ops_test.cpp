@@ -6,15 +6,14 @@
 #include "ops/gradcheck.h"
 #include "strand/cuda/runtime.h"
 #include "strand/ops/activation.h"
-#include "strand/ops/adamw.h"
 #include "strand/ops/attention.h"
 #include "strand/ops/cuda/fingerprint.h"
-#include "strand/ops/deferred_zeros.h"
 #include "strand/ops/elementwise.h"
 #include "strand/ops/embedding.h"
 #include "strand/ops/linear.h"
 #include "strand/ops/loss.h"
 #include "strand/ops/norm.h"
+#include "strand/ops/optimizer.h"
 #include "strand/ops/packed.h"
 #include "strand/ops/rope.h"
 #include "strand/ops/token_dropout.h"
@@ -84,7 +83,8 @@ TEST_P(CudaOps, LinearMatchesCpu) {
     const Operand dx = act_output({c.tokens, c.in});
     const Operand dw = accumulator({c.out, c.in}, c.tokens);
     const Operand db = c.bias ? accumulator({c.out}, c.tokens) : Operand{};
-    for (Side s : kSides) linear_backward(dx.*s, dw.*s, db.*s, dy.*s, x.*s, w.*s);
+    for (Side s : kSides)
+      linear_backward(dx.*s, dw.*s, db.*s, dy.*s, x.*s, w.*s, GradWrite::accumulate, GradWrite::accumulate);
     expect_match("dx", dx, tol());
     expect_match("dw (+=)", dw, tol());
     if (c.bias) expect_match("db (+=)", db, tol());
@@ -116,7 +116,8 @@ TEST_P(CudaOps, RmsNormMatchesCpu) {
     const Operand dresidual = c.dresidual ? input({c.rows, c.cols}) : Operand{};
     const Operand dx = act_output({c.rows, c.cols});
     const Operand dw = accumulator({c.cols}, c.rows);
-    for (Side s : kSides) rmsnorm_backward(dx.*s, dw.*s, dy.*s, x.*s, w.*s, saved_rstd.*s, dresidual.*s);
+    for (Side s : kSides)
+      rmsnorm_backward(dx.*s, dw.*s, dy.*s, x.*s, w.*s, saved_rstd.*s, dresidual.*s, GradWrite::accumulate);
     expect_match("dx", dx, tol());
     expect_match("dw (+=)", dw, tol());
   }
@@ -159,7 +160,8 @@ TEST_P(CudaOps, LayerNormMatchesCpu) {
     const Operand dw = accumulator({c.cols}, c.rows);
     const Operand db = c.db ? accumulator({c.cols}, c.rows) : Operand{};
     for (Side s : kSides)
-      layernorm_backward(dx.*s, dw.*s, db.*s, dy.*s, x.*s, w.*s, saved_mean.*s, saved_rstd.*s, dresidual.*s);
+      layernorm_backward(dx.*s, dw.*s, db.*s, dy.*s, x.*s, w.*s, saved_mean.*s, saved_rstd.*s, dresidual.*s,
+                         GradWrite::accumulate, GradWrite::accumulate);
     expect_match("dx", dx, tol());
     expect_match("dw (+=)", dw, tol());
     if (c.db) expect_match("db (+=)", db, tol());
@@ -344,7 +346,8 @@ TEST_P(CudaOps, EmbeddingMatchesCpu) {
 
     const Operand dy = input({c.tokens, c.cols});
     const Operand dtable = accumulator({c.vocab, c.cols}, c.tokens / c.vocab + 1);
-    for (Side s : kSides) embedding_backward(dtable.*s, dy.*s, tokens.*s, c.padding_idx);
+    for (Side s : kSides)
+      embedding_backward(dtable.*s, dy.*s, tokens.*s, c.padding_idx, GradWrite::accumulate);
     expect_match("dtable (+=)", dtable, tol());
   }
 }
@@ -457,23 +460,22 @@ TEST_P(CudaOps, TokenDropoutMatchesCpu) {
   }
 }
 
-// The optimizer runs on F32 master weights only.
-// Gradients pending zero (ops/deferred_zeros.h) still hold the last step's values on the GPU: each op that
-// accumulates into gradients must overwrite them, or zero them first, and so match a reference that starts
-// from zero. The projection's gradients are pending in three row blocks, as a fused q/k/v projection's are.
-TEST_P(CudaOps, PendingZeroGradientsAreOverwritten) {
-  constexpr int64_t kRowsIn = 37, kIn = 24, kParts = 3, kOut = kParts * 16, kVocab = 9;
+// An assigned gradient (GradWrite::assign) on the GPU still holds the last step's values: each op must
+// overwrite it (a product with beta 0, a reduction that stores), or zero it first (the embedding's scatter),
+// and so match the reference, which assigns over zeros.
+TEST_P(CudaOps, AssignedGradientsAreOverwritten) {
+  constexpr int64_t kRowsIn = 37, kIn = 24, kOut = 48, kVocab = 9;
   constexpr double kEps = 1e-5;
-  const auto pending = [&](int64_t rows, int64_t cols, int64_t parts) {
+  constexpr GradWrite kAssign = GradWrite::assign;
+  const auto stale = [&](int64_t rows, int64_t cols) {
     Operand g = random_input(cols > 0 ? Shape{rows, cols} : Shape{rows}, DType::F32, 100.0);
     g.host = Tensor::zeros(g.host.shape(), DType::F64);
-    for (int64_t p = 0; p < parts; ++p) defer_zero(g.device.narrow(0, p * rows / parts, rows / parts));
     return g;
   };
   const Operand x = input({kRowsIn, kIn}), dy = input({kRowsIn, kOut}), w = input({kOut, kIn});
   const Operand dx = act_output({kRowsIn, kIn});
-  const Operand dw = pending(kOut, kIn, kParts), db = pending(kOut, 0, kParts);
-  for (Side s : kSides) linear_backward(dx.*s, dw.*s, db.*s, dy.*s, x.*s, w.*s);
+  const Operand dw = stale(kOut, kIn), db = stale(kOut, 0);
+  for (Side s : kSides) linear_backward(dx.*s, dw.*s, db.*s, dy.*s, x.*s, w.*s, kAssign, kAssign);
   expect_match("linear dw", dw, tol());
   expect_match("linear db", db, tol());
 
@@ -481,39 +483,58 @@ TEST_P(CudaOps, PendingZeroGradientsAreOverwritten) {
   const Operand y = act_output({kRowsIn, kIn}), dnx = act_output({kRowsIn, kIn});
   const Operand mean = output({kRowsIn}, DType::F32), rstd = output({kRowsIn}, DType::F32);
   for (Side s : kSides) layernorm_forward(y.*s, mean.*s, rstd.*s, x.*s, nw.*s, nb.*s, kEps);
-  const Operand ln_dw = pending(kIn, 0, 1), ln_db = pending(kIn, 0, 1);
+  const Operand ln_dw = stale(kIn, 0), ln_db = stale(kIn, 0);
   for (Side s : kSides)
-    layernorm_backward(dnx.*s, ln_dw.*s, ln_db.*s, dn.*s, x.*s, nw.*s, mean.*s, rstd.*s, Tensor());
+    layernorm_backward(dnx.*s, ln_dw.*s, ln_db.*s, dn.*s, x.*s, nw.*s, mean.*s, rstd.*s, Tensor(), kAssign,
+                       kAssign);
   expect_match("layernorm dw", ln_dw, tol());
   expect_match("layernorm db", ln_db, tol());
   for (Side s : kSides) rmsnorm_forward(y.*s, rstd.*s, x.*s, nw.*s, kEps);
-  const Operand rms_dw = pending(kIn, 0, 1);
-  for (Side s : kSides) rmsnorm_backward(dnx.*s, rms_dw.*s, dn.*s, x.*s, nw.*s, rstd.*s, Tensor());
+  const Operand rms_dw = stale(kIn, 0);
+  for (Side s : kSides) rmsnorm_backward(dnx.*s, rms_dw.*s, dn.*s, x.*s, nw.*s, rstd.*s, Tensor(), kAssign);
   expect_match("rmsnorm dw", rms_dw, tol());
 
   // Tokens below 5 only: the table's other rows get no gradient and must read zero.
   const Operand tokens = testing::operand(draw_.integers({kRowsIn}, 0, 5), DType::I32);
-  const Operand dtable = pending(kVocab, kIn, 1);
-  for (Side s : kSides) embedding_backward(dtable.*s, dn.*s, tokens.*s);
+  const Operand dtable = stale(kVocab, kIn);
+  for (Side s : kSides) embedding_backward(dtable.*s, dn.*s, tokens.*s, -1, kAssign);
   expect_match("embedding dtable", dtable, tol());
-  EXPECT_EQ(deferred_zero_bytes(), 0u);
+
+  // With no rows an assigned gradient is zero.
+  const Operand no_x = input({0, kIn}), no_dy = input({0, kOut});
+  const Operand empty_dw = stale(kOut, kIn), empty_db = stale(kOut, 0);
+  for (Side s : kSides)
+    linear_backward(Tensor(), empty_dw.*s, empty_db.*s, no_dy.*s, no_x.*s, w.*s, kAssign, kAssign);
+  expect_match("linear dw, no rows", empty_dw, 0.0);
+  expect_match("linear db, no rows", empty_db, 0.0);
 }
 
 class CudaOptimizer : public testing::GpuTest {};
 
-TEST_F(CudaOptimizer, AdamWMatchesCpu) {
+// The multi-tensor optimizer ops (ops/optimizer.h) over one group on each side: tensors of several sizes
+// (one chunk, many, a remainder, a tensor shorter than one vector; a view that starts off the 16-byte grid,
+// which takes the scalar path), each with its own weight decay, BF16 compute copies on all but one; the norm
+// in its two parts, a clip factor that clips, and an update at a late step, all without leaving the GPU.
+TEST_F(CudaOptimizer, MultiTensorAdamWMatchesCpu) {
   struct Case {
     Shape shape;
-    int64_t step;
     double weight_decay;
+    bool compute;
   };
-  for (const Case& c : {Case{{1000, 768}, 1, 0.1}, Case{{33}, 10, 0.0}}) {
-    SCOPED_TRACE(fmt::format("{}, step {}, weight decay {}", c.shape.str(), c.step, c.weight_decay));
-    AdamWOptions options;
-    options.lr = 1e-2;  // large enough that the update shows above F32 rounding of the parameters
-    options.weight_decay = c.weight_decay;
-    const Operand param = random_input(c.shape, DType::F32), grad = random_input(c.shape, DType::F32);
-    const Operand m = random_input(c.shape, DType::F32, 0.1);
+  const std::vector<Case> cases = {{{1000, 768}, 0.1, true},
+                                   {{33}, 0.0, true},
+                                   {{70000}, 0.01, false},
+                                   {{5}, 0.1, true},
+                                   {{2, 1001}, 0.1, true}};
+  struct Param {
+    Operand value, grad, exp_avg, exp_avg_sq, compute;
+  };
+  std::vector<Param> params;
+  for (const Case& c : cases) {
+    Param p;
+    p.value = random_input(c.shape, DType::F32);
+    p.grad = random_input(c.shape, DType::F32);
+    p.exp_avg = random_input(c.shape, DType::F32, 0.1);
     // Second moments well above (1 - beta2) g^2, as after many steps: 1 - beta2 in F32 is off by 1.3e-5
     // relative, which would otherwise show in v at the F32 tolerance.
     Tensor second_moment = draw_.normal(c.shape, 0.3);
@@ -521,20 +542,60 @@ TEST_F(CudaOptimizer, AdamWMatchesCpu) {
       double& x = second_moment.data<double>()[i];
       x *= x;  // a second moment is non-negative
     }
-    const Operand v = testing::operand(second_moment, DType::F32);
-    for (Side s : kSides) adamw_step(param.*s, grad.*s, m.*s, v.*s, options, c.step);
-    const double tol = testing::tolerance(DType::F32);
-    expect_match("param", param, tol);
-    expect_match("m", m, tol);
-    expect_match("v", v, tol);
+    p.exp_avg_sq = testing::operand(second_moment, DType::F32);
+    if (c.compute) p.compute = output(c.shape, DType::BF16);
+    params.push_back(p);
+  }
+  // The last tensor as a view one element into its buffers, so its rows start off the 16-byte grid.
+  Param& offset = params.back();
+  for (Operand* o : {&offset.value, &offset.grad, &offset.exp_avg, &offset.exp_avg_sq, &offset.compute}) {
+    const int64_t n = o->host.numel();
+    for (Side s : kSides) o->*s = (o->*s).view({-1}).narrow(0, 1, n - 1);
+  }
+  const auto group = [&](Side s) {
+    std::vector<AdamWTensors> tensors;
+    for (size_t i = 0; i < params.size(); ++i) {
+      const Param& p = params[i];
+      tensors.push_back(
+          {p.value.*s, p.grad.*s, p.exp_avg.*s, p.exp_avg_sq.*s, p.compute.*s, cases[i].weight_decay});
+    }
+    return std::make_unique<AdamWGroup>(tensors);
+  };
+  const auto host_group = group(&Operand::host), device_group = group(&Operand::device);
+  const auto group_of = [&](Side s) -> const AdamWGroup& {
+    return s == &Operand::host ? *host_group : *device_group;
+  };
+
+  const double tol = testing::tolerance(DType::F32);
+  const Operand sum = output({1}, DType::F64), norm = output({1}, DType::F32),
+                factor = output({1}, DType::F32);
+  for (Side s : kSides) grad_sum_of_squares(sum.*s, group_of(s));
+  expect_match("sum of squares", sum, tol);
+  for (Side s : kSides) grad_norm(norm.*s, sum.*s);
+  expect_match("norm", norm, tol);
+  const double max_norm = norm.host.item(0) / 3;  // so that the factor clips
+  for (Side s : kSides) clip_factor(factor.*s, norm.*s, max_norm);
+  expect_match("clip factor", factor, tol);
+  EXPECT_LT(factor.host.item(0), 1.0);
+
+  AdamWOptions options;
+  options.lr = 1e-2;  // large enough that the update shows above F32 rounding of the parameters
+  options.beta2 = 0.95;
+  for (Side s : kSides) adamw_step(group_of(s), options, 10, factor.*s);
+  for (size_t i = 0; i < params.size(); ++i) {
+    SCOPED_TRACE(fmt::format("tensor {}: {}", i, cases[i].shape.str()));
+    expect_match("value", params[i].value, tol);
+    expect_match("exp_avg", params[i].exp_avg, tol);
+    expect_match("exp_avg_sq", params[i].exp_avg_sq, tol);
+    if (cases[i].compute) expect_match("compute (BF16)", params[i].compute, testing::tolerance(DType::BF16));
   }
 }
 
-// On CUDA the optimizer defers zeroing every gradient, and its step zeroes those no backward pass wrote.
+// On CUDA too, the optimizer only marks the gradients pending zero, and its step zeroes those no backward
+// pass wrote, on the GPU; so does its destructor.
 TEST_F(CudaOptimizer, ZeroGradsDefersAndStepZeroesUnwrittenGradients) {
   std::vector<std::unique_ptr<nn::Parameter>> owned;
   nn::ParameterList params;
-  size_t bytes = 0;
   for (const Shape& shape : {Shape{1000, 768}, Shape{33}, Shape{70000}, Shape{5}}) {
     owned.push_back(std::make_unique<nn::Parameter>(fmt::format("p{}", owned.size()), shape,
                                                     nn::Placement::cuda(), true));
@@ -542,18 +603,17 @@ TEST_F(CudaOptimizer, ZeroGradsDefersAndStepZeroesUnwrittenGradients) {
     ones.fill(1.5);
     owned.back()->grad.copy_from(ones);
     params.push_back(owned.back().get());
-    bytes += owned.back()->grad.nbytes();
   }
   AdamWSettings settings;
   settings.weight_decay = 0;
   AdamW optimizer(params, settings);
   optimizer.zero_grads();
-  EXPECT_EQ(deferred_zero_bytes(), bytes);
+  for (const nn::Parameter* p : params) EXPECT_TRUE(p->grad_pending_zero) << p->name;
   const Tensor before = params[0]->value.to(Device::cpu());
   optimizer.step(1e-2, 1);
-  EXPECT_EQ(deferred_zero_bytes(), 0u);
   EXPECT_EQ(optimizer.last_grad_norm(), 0.0);
   for (const nn::Parameter* p : params) {
+    EXPECT_FALSE(p->grad_pending_zero) << p->name;
     const Tensor g = p->grad.to(Device::cpu());
     for (int64_t i = 0; i < g.numel(); ++i) ASSERT_EQ(g.data<float>()[i], 0.0f) << p->name << " at " << i;
   }
@@ -561,16 +621,15 @@ TEST_F(CudaOptimizer, ZeroGradsDefersAndStepZeroesUnwrittenGradients) {
   const Tensor after = params[0]->value.to(Device::cpu());
   for (int64_t i = 0; i < after.numel(); ++i) ASSERT_EQ(after.data<float>()[i], before.data<float>()[i]);
 
-  // An optimizer that goes away zeroes what it left pending, and the pending set lets go of it.
+  // An optimizer that goes away zeroes what it left pending.
   Tensor stale = Tensor::zeros({33}, DType::F32);
   stale.fill(2.5);
   params[1]->grad.copy_from(stale);
   {
     AdamW last(params, settings);
     last.zero_grads();
-    EXPECT_EQ(deferred_zero_bytes(), bytes);
   }
-  EXPECT_EQ(deferred_zero_bytes(), 0u);
+  EXPECT_FALSE(params[1]->grad_pending_zero);
   const Tensor g = params[1]->grad.to(Device::cpu());
   for (int64_t i = 0; i < g.numel(); ++i)
     ASSERT_EQ(g.data<float>()[i], 0.0f) << "after the destructor at " << i;
@@ -611,7 +670,8 @@ TEST_F(CudaOpChecks, MixedDevicesNameTheMisplacedArgument) {
       {"dw",
        [] {
          linear_backward(on_gpu({kRows, kCols}), on_cpu({kCols, kCols}), Tensor(), on_gpu({kRows, kCols}),
-                         on_gpu({kRows, kCols}), on_gpu({kCols, kCols}));
+                         on_gpu({kRows, kCols}), on_gpu({kCols, kCols}), GradWrite::accumulate,
+                         GradWrite::accumulate);
        }},
       {"rstd",
        [] {
@@ -627,7 +687,7 @@ TEST_F(CudaOpChecks, MixedDevicesNameTheMisplacedArgument) {
        [] {
          layernorm_backward(on_gpu({kRows, kCols}), on_gpu({kCols}), on_gpu({kCols}), on_gpu({kRows, kCols}),
                             on_gpu({kRows, kCols}), on_gpu({kCols}), on_gpu({kRows}), on_gpu({kRows}),
-                            on_cpu({kRows, kCols}));
+                            on_cpu({kRows, kCols}), GradWrite::accumulate, GradWrite::accumulate);
        }},
       {"positions", [&] { rope_forward(on_gpu(kQkv), on_gpu(kQkv), on_cpu({kRows}, DType::I32), inv_freq); }},
       {"cu_seqlens",
@@ -648,12 +708,20 @@ TEST_F(CudaOpChecks, MixedDevicesNameTheMisplacedArgument) {
        }},
       {"tokens",
        [] {
-         embedding_backward(on_gpu({kVocab, kCols}), on_gpu({kRows, kCols}), on_cpu({kRows}, DType::I32));
+         embedding_backward(on_gpu({kVocab, kCols}), on_gpu({kRows, kCols}), on_cpu({kRows}, DType::I32), -1,
+                            GradWrite::accumulate);
        }},
-      {"grad",
+      {"tensors[0]: grad",
        [] {
-         adamw_step(on_cpu({kCols}), on_gpu({kCols}), on_cpu({kCols}), on_cpu({kCols}), AdamWOptions{}, 1);
+         AdamWGroup({{on_cpu({kCols}), on_gpu({kCols}), on_cpu({kCols}), on_cpu({kCols}), Tensor(), 0.0}});
        }},
+      {"grad_scale",
+       [] {
+         const AdamWGroup group(
+             {{on_gpu({kCols}), on_gpu({kCols}), on_gpu({kCols}), on_gpu({kCols}), Tensor(), 0.0}});
+         adamw_step(group, {}, 1, on_cpu({1}));
+       }},
+      {"sum_of_squares", [] { grad_norm(on_gpu({1}), on_cpu({1}, DType::F64)); }},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.misplaced);
@@ -673,7 +741,7 @@ TEST_P(CudaOps, GemmTuningKeepsResultsBitIdentical) {
   const auto run = [&] {
     Tensor dw = Tensor::zeros({out, in}, DType::F32, Device::cuda());
     linear_forward(y, x, w, b, {});
-    linear_backward(dx, dw, {}, dy, x, w);
+    linear_backward(dx, dw, {}, dy, x, w, GradWrite::assign, GradWrite::assign);
     return std::array{y.to(Device::cpu()), dx.to(Device::cpu()), dw.to(Device::cpu())};
   };
   const auto first = run();

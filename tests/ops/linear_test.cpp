@@ -50,7 +50,7 @@ TEST(Linear, BackwardMatchesFiniteDifferences) {
     return dot(y, r);
   };
   Tensor dx = testing::zeros_like(x), dw = testing::zeros_like(w), db = testing::zeros_like(b);
-  linear_backward(dx, dw, db, r, x, w);
+  linear_backward(dx, dw, db, r, x, w, GradWrite::accumulate, GradWrite::accumulate);
   expect_grad_matches("dx", dx, loss, x);
   expect_grad_matches("dw", dw, loss, w);
   expect_grad_matches("db", db, loss, b);
@@ -59,14 +59,35 @@ TEST(Linear, BackwardMatchesFiniteDifferences) {
 TEST(Linear, ParameterGradientsAccumulateInputGradientsAssign) {
   Tensor x = random_tensor({4, 3}, 21), w = random_tensor({2, 3}, 22), dy = random_tensor({4, 2}, 23);
   Tensor dx = random_tensor({4, 3}, 24), dw = testing::zeros_like(w), db = Tensor::zeros({2}, DType::F64);
-  linear_backward(dx, dw, db, dy, x, w);
+  linear_backward(dx, dw, db, dy, x, w, GradWrite::accumulate, GradWrite::accumulate);
   const Tensor dx1 = dx.clone(), dw1 = dw.clone(), db1 = db.clone();
-  linear_backward(dx, dw, db, dy, x, w);
+  linear_backward(dx, dw, db, dy, x, w, GradWrite::accumulate, GradWrite::accumulate);
   EXPECT_EQ(max_rel_error(dx, dx1), 0.0);  // assigned: stale contents overwritten, same result twice
   for (int64_t i = 0; i < dw.numel(); ++i) EXPECT_DOUBLE_EQ(dw.item(i), 2 * dw1.item(i));
   for (int64_t i = 0; i < db.numel(); ++i) EXPECT_DOUBLE_EQ(db.item(i), 2 * db1.item(i));
   // dx may be skipped.
-  linear_backward(Tensor(), dw, Tensor(), dy, x, w);
+  linear_backward(Tensor(), dw, Tensor(), dy, x, w, GradWrite::accumulate, GradWrite::accumulate);
+}
+
+// GradWrite::assign overwrites stale parameter gradients with exactly what accumulating into zeros gives,
+// each gradient as its own argument says; with no rows an assigned gradient becomes zero.
+TEST(Linear, AssignedParameterGradientsOverwrite) {
+  Tensor x = random_tensor({4, 3}, 21), w = random_tensor({2, 3}, 22), dy = random_tensor({4, 2}, 23);
+  Tensor dx = Tensor::empty({4, 3}, DType::F64), dw = testing::zeros_like(w),
+         db = Tensor::zeros({2}, DType::F64);
+  linear_backward(dx, dw, db, dy, x, w, GradWrite::accumulate, GradWrite::accumulate);
+  Tensor stale_dw = random_tensor({2, 3}, 25), stale_db = random_tensor({2}, 26);
+  const Tensor kept_db = stale_db.clone();
+  linear_backward(dx, stale_dw, stale_db, dy, x, w, GradWrite::assign, GradWrite::accumulate);
+  EXPECT_EQ(max_rel_error(stale_dw, dw), 0.0);
+  for (int64_t i = 0; i < db.numel(); ++i) EXPECT_EQ(stale_db.item(i), kept_db.item(i) + db.item(i));
+  linear_backward(dx, stale_dw, stale_db, dy, x, w, GradWrite::accumulate, GradWrite::assign);
+  EXPECT_EQ(max_rel_error(stale_db, db), 0.0);
+
+  const Tensor no_x = Tensor::empty({0, 3}, DType::F64), no_dy = Tensor::empty({0, 2}, DType::F64);
+  linear_backward(Tensor(), stale_dw, stale_db, no_dy, no_x, w, GradWrite::assign, GradWrite::assign);
+  for (int64_t i = 0; i < dw.numel(); ++i) EXPECT_EQ(stale_dw.item(i), 0.0);
+  for (int64_t i = 0; i < db.numel(); ++i) EXPECT_EQ(stale_db.item(i), 0.0);
 }
 
 TEST(Linear, RejectsMismatchedShapes) {
@@ -99,7 +120,7 @@ TEST(Embedding, BackwardMatchesFiniteDifferencesWithRepeatedTokens) {
     return dot(y, r);
   };
   Tensor dtable = testing::zeros_like(table);
-  embedding_backward(dtable, r, tokens);
+  embedding_backward(dtable, r, tokens, -1, GradWrite::accumulate);
   expect_grad_matches("dtable", dtable, loss, table);
   // Rows never looked up get no gradient.
   for (int c = 0; c < 5; ++c) EXPECT_EQ(dtable.item(2 * 5 + c), 0.0);
@@ -111,11 +132,25 @@ TEST(Embedding, PaddingRowGetsNoGradient) {
   std::copy(ids, ids + 3, tokens.data<int32_t>());
   Tensor dy = random_tensor({3, 4}, 43);
   Tensor dtable = Tensor::zeros({4, 4}, DType::F64);
-  embedding_backward(dtable, dy, tokens, /*padding_idx=*/1);
+  embedding_backward(dtable, dy, tokens, /*padding_idx=*/1, GradWrite::accumulate);
   for (int c = 0; c < 4; ++c) {
     EXPECT_EQ(dtable.item(1 * 4 + c), 0.0);
     EXPECT_EQ(dtable.item(2 * 4 + c), dy.item(1 * 4 + c));
   }
+}
+
+// An assigned table gradient is the scatter alone: rows no token reaches become zero, however stale.
+TEST(Embedding, AssignedTableGradientZeroesRowsNotLookedUp) {
+  Tensor tokens = Tensor::empty({3}, DType::I32);
+  const int32_t ids[3] = {1, 2, 1};
+  std::copy(ids, ids + 3, tokens.data<int32_t>());
+  Tensor dy = random_tensor({3, 4}, 44);
+  Tensor want = Tensor::zeros({4, 4}, DType::F64);
+  embedding_backward(want, dy, tokens, -1, GradWrite::accumulate);
+  Tensor dtable = random_tensor({4, 4}, 45);
+  embedding_backward(dtable, dy, tokens, -1, GradWrite::assign);
+  EXPECT_EQ(max_rel_error(dtable, want), 0.0);
+  for (int c = 0; c < 4; ++c) EXPECT_EQ(dtable.item(3 * 4 + c), 0.0);
 }
 
 TEST(Embedding, TokenOutsideVocabularyIsAnError) {

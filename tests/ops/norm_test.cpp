@@ -39,7 +39,7 @@ TEST(RMSNorm, BackwardMatchesFiniteDifferences) {
   };
   loss();
   Tensor dx = testing::zeros_like(x), dw = testing::zeros_like(w);
-  rmsnorm_backward(dx, dw, r, x, w, rstd);
+  rmsnorm_backward(dx, dw, r, x, w, rstd, Tensor(), GradWrite::accumulate);
   expect_grad_matches("dx", dx, loss, x);
   expect_grad_matches("dw", dw, loss, w);
 }
@@ -89,7 +89,7 @@ TEST(LayerNorm, BackwardMatchesFiniteDifferences) {
     };
     loss();
     Tensor dx = testing::zeros_like(x), dw = testing::zeros_like(w), db = testing::zeros_like(b);
-    layernorm_backward(dx, dw, db, r, x, w, mean, rstd, q);
+    layernorm_backward(dx, dw, db, r, x, w, mean, rstd, q, GradWrite::accumulate, GradWrite::accumulate);
     expect_grad_matches("dx", dx, loss, x);
     expect_grad_matches("dw", dw, loss, w);
     expect_grad_matches("db", db, loss, b);
@@ -101,9 +101,9 @@ TEST(Norms, ParameterGradientsAccumulate) {
   Tensor y = Tensor::empty({3, 4}, DType::F64), rstd = Tensor::empty({3}, DType::F64);
   rmsnorm_forward(y, rstd, x, w, 1e-5);
   Tensor dw = Tensor::zeros({4}, DType::F64);
-  rmsnorm_backward(Tensor(), dw, dy, x, w, rstd);
+  rmsnorm_backward(Tensor(), dw, dy, x, w, rstd, Tensor(), GradWrite::accumulate);
   const Tensor once = dw.clone();
-  rmsnorm_backward(Tensor(), dw, dy, x, w, rstd);
+  rmsnorm_backward(Tensor(), dw, dy, x, w, rstd, Tensor(), GradWrite::accumulate);
   for (int i = 0; i < 4; ++i) EXPECT_DOUBLE_EQ(dw.item(i), 2 * once.item(i));
 }
 
@@ -114,12 +114,48 @@ TEST(Norms, LayerNormParameterGradientsAccumulate) {
   Tensor mean = Tensor::empty({3}, DType::F64), rstd = Tensor::empty({3}, DType::F64);
   layernorm_forward(y, mean, rstd, x, w, b, 1e-5);
   Tensor dw = Tensor::zeros({4}, DType::F64), db = Tensor::zeros({4}, DType::F64);
-  layernorm_backward(Tensor(), dw, db, dy, x, w, mean, rstd);
+  layernorm_backward(Tensor(), dw, db, dy, x, w, mean, rstd, Tensor(), GradWrite::accumulate,
+                     GradWrite::accumulate);
   const Tensor dw_once = dw.clone(), db_once = db.clone();
-  layernorm_backward(Tensor(), dw, db, dy, x, w, mean, rstd);
+  layernorm_backward(Tensor(), dw, db, dy, x, w, mean, rstd, Tensor(), GradWrite::accumulate,
+                     GradWrite::accumulate);
   for (int i = 0; i < 4; ++i) {
     EXPECT_DOUBLE_EQ(dw.item(i), 2 * dw_once.item(i));
     EXPECT_DOUBLE_EQ(db.item(i), 2 * db_once.item(i));
+  }
+}
+
+// GradWrite::assign overwrites stale weight and bias gradients with what accumulating into zeros gives; with
+// no rows an assigned gradient becomes zero.
+TEST(Norms, AssignedParameterGradientsOverwrite) {
+  Tensor x = random_tensor({3, 4}, 24), w = random_tensor({4}, 25), b = random_tensor({4}, 26),
+         dy = random_tensor({3, 4}, 27);
+  Tensor y = Tensor::empty({3, 4}, DType::F64);
+  Tensor mean = Tensor::empty({3}, DType::F64), rstd = Tensor::empty({3}, DType::F64);
+  layernorm_forward(y, mean, rstd, x, w, b, 1e-5);
+  Tensor dw = Tensor::zeros({4}, DType::F64), db = Tensor::zeros({4}, DType::F64);
+  layernorm_backward(Tensor(), dw, db, dy, x, w, mean, rstd, Tensor(), GradWrite::accumulate,
+                     GradWrite::accumulate);
+  Tensor stale_dw = random_tensor({4}, 28), stale_db = random_tensor({4}, 29);
+  layernorm_backward(Tensor(), stale_dw, stale_db, dy, x, w, mean, rstd, Tensor(), GradWrite::assign,
+                     GradWrite::assign);
+  EXPECT_EQ(max_rel_error(stale_dw, dw), 0.0);
+  EXPECT_EQ(max_rel_error(stale_db, db), 0.0);
+
+  rmsnorm_forward(y, rstd, x, w, 1e-5);
+  Tensor rms_dw = Tensor::zeros({4}, DType::F64), stale = random_tensor({4}, 30);
+  rmsnorm_backward(Tensor(), rms_dw, dy, x, w, rstd, Tensor(), GradWrite::accumulate);
+  rmsnorm_backward(Tensor(), stale, dy, x, w, rstd, Tensor(), GradWrite::assign);
+  EXPECT_EQ(max_rel_error(stale, rms_dw), 0.0);
+
+  const Tensor no_rows = Tensor::empty({0, 4}, DType::F64), no_stats = Tensor::empty({0}, DType::F64);
+  rmsnorm_backward(Tensor(), stale, no_rows, no_rows, w, no_stats, Tensor(), GradWrite::assign);
+  layernorm_backward(Tensor(), stale_dw, stale_db, no_rows, no_rows, w, no_stats, no_stats, Tensor(),
+                     GradWrite::assign, GradWrite::assign);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(stale.item(i), 0.0);
+    EXPECT_EQ(stale_dw.item(i), 0.0);
+    EXPECT_EQ(stale_db.item(i), 0.0);
   }
 }
 
@@ -127,7 +163,9 @@ TEST(Norms, DresidualNeedsDx) {
   Tensor x = random_tensor({3, 4}, 28), w = random_tensor({4}, 29), dy = random_tensor({3, 4}, 30);
   Tensor mean = Tensor::zeros({3}, DType::F64), rstd = Tensor::zeros({3}, DType::F64);
   Tensor dw = Tensor::zeros({4}, DType::F64);
-  EXPECT_THROW(layernorm_backward(Tensor(), dw, Tensor(), dy, x, w, mean, rstd, dy), Error);
+  EXPECT_THROW(layernorm_backward(Tensor(), dw, Tensor(), dy, x, w, mean, rstd, dy, GradWrite::accumulate,
+                                  GradWrite::accumulate),
+               Error);
 }
 
 TEST(Norms, RejectWrongWeightShape) {

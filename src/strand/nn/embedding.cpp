@@ -20,7 +20,7 @@ Tensor Embedding::forward(Arena& arena, const Tensor& tokens) {
 }
 
 void Embedding::backward(const Tensor& dy) {
-  embedding_backward(weight_.grad, dy, tokens_, padding_idx_);
+  embedding_backward(weight_.grad, dy, tokens_, padding_idx_, claim_grad(weight_));
 }
 
 void Embedding::init(uint64_t seed, uint64_t stream, double std) {

@@ -37,9 +37,12 @@ FusedLinear::FusedLinear(const std::vector<LinearPart>& parts, int64_t in, bool 
     const int64_t begin = offsets_[i], count = parts[i].out;
     params_.emplace_back(parts[i].prefix + ".weight", rows_of(weight_, begin, count),
                          rows_of(weight_grad_, begin, count), rows_of(weight_compute_, begin, count), true);
-    if (bias)
+    weight_parts_.push_back(&params_.back());
+    if (bias) {
       params_.emplace_back(parts[i].prefix + ".bias", rows_of(bias_, begin, count),
                            rows_of(bias_grad_, begin, count), rows_of(bias_compute_, begin, count), false);
+      bias_parts_.push_back(&params_.back());
+    }
   }
 }
 
@@ -55,7 +58,8 @@ Tensor FusedLinear::forward(Arena& arena, const Tensor& x) {
 Tensor FusedLinear::backward(Arena& arena, const Tensor& dy, bool need_dx) {
   const Tensor& w = weight_compute_.defined() ? weight_compute_ : weight_;
   Tensor dx = need_dx ? Tensor::from_arena(arena, input_.shape(), input_.dtype()) : Tensor();
-  linear_backward(dx, weight_grad_, bias_grad_, dy, input_, w);
+  linear_backward(dx, weight_grad_, bias_grad_, dy, input_, w, claim_grads(weight_parts_),
+                  claim_grads(bias_parts_));
   return dx;
 }
 

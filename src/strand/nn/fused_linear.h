@@ -41,6 +41,7 @@ class FusedLinear {
   Tensor bias_, bias_grad_, bias_compute_;        // [sum of out], undefined without a bias
   std::vector<int64_t> offsets_;
   std::vector<Parameter> params_;
+  std::vector<Parameter*> weight_parts_, bias_parts_;  // tiling weight_grad_ and bias_grad_, for claim_grads
   Tensor input_;
 };
 

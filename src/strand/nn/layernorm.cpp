@@ -24,7 +24,8 @@ Tensor LayerNorm::forward(Arena& arena, const Tensor& x) {
 
 Tensor LayerNorm::backward(Arena& arena, const Tensor& dy, const Tensor& dresidual, const Tensor& out) {
   const Tensor dx = out.defined() ? out : Tensor::from_arena(arena, input_.shape(), input_.dtype());
-  layernorm_backward(dx, weight_.grad, bias_.grad, dy, input_, weight_.weight(), mean_, rstd_, dresidual);
+  layernorm_backward(dx, weight_.grad, bias_.grad, dy, input_, weight_.weight(), mean_, rstd_, dresidual,
+                     claim_grad(weight_), claim_grad(bias_));
   return dx;
 }
 

@@ -28,7 +28,8 @@ Tensor Linear::forward(Arena& arena, const Tensor& x, const Tensor& residual, co
 Tensor Linear::backward(Arena& arena, const Tensor& dy, bool need_dx) {
   Parameter& w = weight();
   Tensor dx = need_dx ? Tensor::from_arena(arena, input_.shape(), input_.dtype()) : Tensor();
-  linear_backward(dx, w.grad, bias_ ? bias_->grad : Tensor(), dy, input_, w.weight());
+  linear_backward(dx, w.grad, bias_ ? bias_->grad : Tensor(), dy, input_, w.weight(), claim_grad(w),
+                  bias_ ? claim_grad(*bias_) : GradWrite::accumulate);
   return dx;
 }
 

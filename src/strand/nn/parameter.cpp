@@ -4,6 +4,8 @@
 #include "strand/core/philox.h"
 #include "strand/ops/elementwise.h"
 
+#include <algorithm>
+
 namespace strand::nn {
 
 Placement Placement::cuda(DType compute_dtype) {
@@ -63,7 +65,37 @@ void refresh_compute(const ParameterList& params) {
 }
 
 void zero_grads(const ParameterList& params) {
-  for (Parameter* p : params) zero(p->grad);
+  for (Parameter* p : params) {
+    zero(p->grad);
+    p->grad_pending_zero = false;
+  }
+}
+
+void defer_zero_grads(const ParameterList& params) {
+  for (Parameter* p : params) p->grad_pending_zero = true;
+}
+
+GradWrite claim_grad(Parameter& p) {
+  if (!p.grad_pending_zero) return GradWrite::accumulate;
+  p.grad_pending_zero = false;
+  return GradWrite::assign;
+}
+
+GradWrite claim_grads(const std::vector<Parameter*>& parts) {
+  if (std::all_of(parts.begin(), parts.end(), [](const Parameter* p) { return p->grad_pending_zero; })) {
+    for (Parameter* p : parts) p->grad_pending_zero = false;
+    return GradWrite::assign;
+  }
+  flush_pending_zero_grads(parts);
+  return GradWrite::accumulate;
+}
+
+void flush_pending_zero_grads(const ParameterList& params) {
+  for (Parameter* p : params) {
+    if (!p->grad_pending_zero) continue;
+    zero(p->grad);
+    p->grad_pending_zero = false;
+  }
 }
 
 }  // namespace strand::nn

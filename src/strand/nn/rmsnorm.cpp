@@ -20,7 +20,7 @@ Tensor RMSNorm::forward(Arena& arena, const Tensor& x) {
 
 Tensor RMSNorm::backward(Arena& arena, const Tensor& dy, const Tensor& dresidual, const Tensor& out) {
   const Tensor dx = out.defined() ? out : Tensor::from_arena(arena, input_.shape(), input_.dtype());
-  rmsnorm_backward(dx, weight_.grad, dy, input_, weight_.weight(), rstd_, dresidual);
+  rmsnorm_backward(dx, weight_.grad, dy, input_, weight_.weight(), rstd_, dresidual, claim_grad(weight_));
   return dx;
 }
 

@@ -1,8 +1,8 @@
 #include "strand/ops/embedding.h"
 
 #include "strand/ops/cpu/cpu_ops.h"
-#include "strand/ops/deferred_zeros.h"
 #include "strand/ops/dispatch.h"
+#include "strand/ops/elementwise.h"
 #include "strand/ops/work_profile.h"
 
 #if defined(STRAND_WITH_CUDA)
@@ -33,21 +33,20 @@ void embedding_forward(const Tensor& y, const Tensor& tokens, const Tensor& tabl
 #endif
 }
 
-void embedding_backward(const Tensor& dtable, const Tensor& dy, const Tensor& tokens, int64_t padding_idx) {
+void embedding_backward(const Tensor& dtable, const Tensor& dy, const Tensor& tokens, int64_t padding_idx,
+                        GradWrite dtable_write) {
   const char* op = "embedding_backward";
   const Device device = ops_detail::common_device(op, {{"dtable", dtable}, {"dy", dy}, {"tokens", tokens}});
   const WorkScope scope(WorkKind::elementwise, device, op, shape_of(dy));
   check_tensor(tokens, "tokens", DType::I32, {-1});
   ops_detail::check_act(dy, "dy", {tokens.numel(), -1});
   check_tensor(dtable, "dtable", ops_detail::stat_dtype(dy), {-1, dy.size(1)});
+  if (dtable_write == GradWrite::assign) zero(dtable);  // both kernels add into the rows they see
   if (device.type == DeviceType::CPU) {
     cpu::embedding_backward(dtable, dy, tokens, padding_idx);
     return;
   }
 #if defined(STRAND_WITH_CUDA)
-  // The kernel adds into the rows of the tokens present only, so a table pending zero (deferred_zeros.h) is
-  // zeroed first.
-  accumulate_into(dtable, /*writes_every_element=*/false);
   cuda::embedding_backward(dy.dtype(), dtable.data<float>(), dy.raw(), tokens.data<int32_t>(), tokens.numel(),
                            dy.size(1), dtable.size(0), padding_idx, cuda::stream());
 #else

@@ -1,8 +1,8 @@
 #include "strand/ops/linear.h"
 
 #include "strand/ops/cpu/cpu_ops.h"
-#include "strand/ops/deferred_zeros.h"
 #include "strand/ops/dispatch.h"
+#include "strand/ops/elementwise.h"
 #include "strand/ops/work_profile.h"
 
 #if defined(STRAND_WITH_CUDA)
@@ -89,7 +89,7 @@ void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Ten
 }
 
 void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy, const Tensor& x,
-                     const Tensor& w) {
+                     const Tensor& w, GradWrite dw_write, GradWrite db_write) {
   const char* op = "linear_backward";
   const Device device =
       ops_detail::common_device(op, {{"x", x}, {"w", w}, {"dy", dy}, {"dw", dw}, {"dx", dx}, {"db", db}});
@@ -105,8 +105,13 @@ void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const
   check_tensor(dw, "dw", grad_dtype, w.shape());
   if (dx.defined()) check_tensor(dx, "dx", x.dtype(), x.shape());
   if (db.defined()) check_tensor(db, "db", grad_dtype, {out});
+  if (rows == 0) {  // nothing to add; an assigned gradient is the empty sum
+    if (dw_write == GradWrite::assign) zero(dw);
+    if (db.defined() && db_write == GradWrite::assign) zero(db);
+    return;
+  }
   if (device.type == DeviceType::CPU) {
-    cpu::linear_backward(dx, dw, db, dy, x, w);
+    cpu::linear_backward(dx, dw, db, dy, x, w, dw_write, db_write);
     return;
   }
 #if defined(STRAND_WITH_CUDA)
@@ -114,17 +119,16 @@ void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const
   // wave; it runs on the side stream, overlapping dx's product and the bias sums (and, deferred, later ops).
   const bool overlap = dx.defined();
   cudaStream_t stream = cuda::stream();
-  // Gradients pending zero (deferred_zeros.h) are assigned rather than accumulated, when there are rows.
-  const bool accumulate_dw = accumulate_into(dw, rows > 0);
-  const bool accumulate_db = db.defined() && accumulate_into(db, rows > 0);
   if (overlap) cuda::fork_side();
   cuda::Gemm g = product(true, false, out, in, rows, dy, x, dw);  // dw [N, K] (+)= dy^T [N, T] x [T, K], F32
-  g.beta = accumulate_dw ? 1 : 0;
+  g.beta = dw_write == GradWrite::accumulate ? 1 : 0;
   cuda::gemm(g, overlap ? cuda::side_stream() : stream);
   if (dx.defined()) {  // dx [T, K] = dy [T, N] w [N, K]
     cuda::gemm(product(false, false, rows, in, out, dy, w, dx), stream);
   }
-  if (db.defined()) cuda::column_sum(x.dtype(), db.data<float>(), dy.raw(), rows, out, accumulate_db, stream);
+  if (db.defined())
+    cuda::column_sum(x.dtype(), db.data<float>(), dy.raw(), rows, out, db_write == GradWrite::accumulate,
+                     stream);
   if (overlap) {
     if (deferral.depth > 0) {
       deferral.side_work = true;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "strand/core/tensor.h"
+#include "strand/ops/grad_write.h"
 
 namespace strand {
 
@@ -11,11 +12,11 @@ void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Ten
                     const Tensor& residual = Tensor());
 
 // dx [T, K]  = dy @ w                (assigned; skipped if dx is undefined)
-// dw [N, K] += dy^T @ x
-// db [N]    += sum_t dy[t]           (skipped if db is undefined)
-// (dw and db pending zero, ops/deferred_zeros.h, are assigned instead)
+// dw [N, K] += dy^T @ x              (= when dw_write is assign: the product then skips reading dw)
+// db [N]    += sum_t dy[t]           (= when db_write is assign; skipped if db is undefined)
+// With T = 0 an assigned dw or db becomes zero.
 void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy, const Tensor& x,
-                     const Tensor& w);
+                     const Tensor& w, GradWrite dw_write, GradWrite db_write);
 
 // On the GPU, linear_backward's dw product runs on a side stream, overlapping the dx product; it is waited
 // for before linear_backward returns, unless a DeferredWeightGrads is alive on the calling thread: then it is

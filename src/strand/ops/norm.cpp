@@ -1,8 +1,8 @@
 #include "strand/ops/norm.h"
 
 #include "strand/ops/cpu/cpu_ops.h"
-#include "strand/ops/deferred_zeros.h"
 #include "strand/ops/dispatch.h"
+#include "strand/ops/elementwise.h"
 #include "strand/ops/work_profile.h"
 
 #if defined(STRAND_WITH_CUDA)
@@ -34,7 +34,7 @@ void rmsnorm_forward(const Tensor& y, const Tensor& rstd, const Tensor& x, const
 }
 
 void rmsnorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w,
-                      const Tensor& rstd, const Tensor& dresidual) {
+                      const Tensor& rstd, const Tensor& dresidual, GradWrite dw_write) {
   const char* op = "rmsnorm_backward";
   const Device device = ops_detail::common_device(
       op, {{"dx", dx}, {"dw", dw}, {"dy", dy}, {"x", x}, {"w", w}, {"rstd", rstd}, {"dresidual", dresidual}});
@@ -50,15 +50,18 @@ void rmsnorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, cons
     STRAND_CHECK(dx.defined(), "{}: dresidual needs dx", op);
     check_tensor(dresidual, "dresidual", x.dtype(), x.shape());
   }
+  if (rows == 0) {  // nothing to add; an assigned gradient is the empty sum
+    if (dw_write == GradWrite::assign) zero(dw);
+    return;
+  }
+  const bool accumulate_dw = dw_write == GradWrite::accumulate;
   if (device.type == DeviceType::CPU) {
-    cpu::rmsnorm_backward(dx, dw, dy, x, w, rstd);
+    cpu::rmsnorm_backward(dx, dw, accumulate_dw, dy, x, w, rstd);
     if (dresidual.defined()) cpu::add_inplace(dx, dresidual);
     return;
   }
 #if defined(STRAND_WITH_CUDA)
   void* workspace = cuda::scratch(cuda::rmsnorm_backward_workspace_bytes(rows, cols));
-  // A dw pending zero (deferred_zeros.h) is assigned rather than accumulated, when there are rows.
-  const bool accumulate_dw = accumulate_into(dw, rows > 0);
   cuda::rmsnorm_backward(x.dtype(), dx.defined() ? dx.raw() : nullptr, dw.data<float>(), accumulate_dw,
                          dy.raw(), dresidual.defined() ? dresidual.raw() : nullptr, x.raw(), w.raw(),
                          rstd.data<float>(), rows, cols, workspace, cuda::stream());
@@ -94,7 +97,7 @@ void layernorm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, 
 
 void layernorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy,
                         const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd,
-                        const Tensor& dresidual) {
+                        const Tensor& dresidual, GradWrite dw_write, GradWrite db_write) {
   const char* op = "layernorm_backward";
   const Device device = ops_detail::common_device(op, {{"dx", dx},
                                                        {"dw", dw},
@@ -119,15 +122,19 @@ void layernorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, co
     STRAND_CHECK(dx.defined(), "{}: dresidual needs dx", op);
     check_tensor(dresidual, "dresidual", x.dtype(), x.shape());
   }
+  if (rows == 0) {  // nothing to add; an assigned gradient is the empty sum
+    if (dw_write == GradWrite::assign) zero(dw);
+    if (db.defined() && db_write == GradWrite::assign) zero(db);
+    return;
+  }
+  const bool accumulate[2] = {dw_write == GradWrite::accumulate, db_write == GradWrite::accumulate};
   if (device.type == DeviceType::CPU) {
-    cpu::layernorm_backward(dx, dw, db, dy, x, w, mean, rstd);
+    cpu::layernorm_backward(dx, dw, db, accumulate, dy, x, w, mean, rstd);
     if (dresidual.defined()) cpu::add_inplace(dx, dresidual);
     return;
   }
 #if defined(STRAND_WITH_CUDA)
   void* workspace = cuda::scratch(cuda::layernorm_backward_workspace_bytes(rows, cols));
-  // Gradients pending zero (deferred_zeros.h) are assigned rather than accumulated, when there are rows.
-  const bool accumulate[2] = {accumulate_into(dw, rows > 0), !db.defined() || accumulate_into(db, rows > 0)};
   cuda::layernorm_backward(x.dtype(), dx.defined() ? dx.raw() : nullptr, dw.data<float>(),
                            db.defined() ? db.data<float>() : nullptr, accumulate, dy.raw(),
                            dresidual.defined() ? dresidual.raw() : nullptr, x.raw(), w.raw(),

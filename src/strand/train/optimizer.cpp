@@ -1,69 +1,38 @@
 #include "strand/train/optimizer.h"
 
-#include "strand/ops/adamw.h"
-#include "strand/ops/deferred_zeros.h"
 #include "strand/ops/work_profile.h"
 
-#include <cmath>
 #include <exception>
-
-#if defined(STRAND_WITH_CUDA)
-#include "strand/cuda/runtime.h"
-#include "strand/ops/cuda/multi_tensor.h"
-#endif
 
 namespace strand {
 
-#if defined(STRAND_WITH_CUDA)
-struct AdamW::GpuState {
-  std::unique_ptr<cuda::MultiTensorPlan> plan;
-  Tensor norm_and_scale;  // F32 [2] on the GPU: the global norm and the clip factor
-};
-#else
-struct AdamW::GpuState {};
-#endif
-
 AdamW::AdamW(const nn::ParameterList& params, const AdamWSettings& settings)
     : params_(params), settings_(settings) {
+  const Device device = params.empty() ? Device::cpu() : params.front()->value.device();
+  std::vector<AdamWTensors> tensors;
   for (const nn::Parameter* p : params) {
-    exp_avg_.push_back(Tensor::zeros(p->value.shape(), p->value.dtype(), p->value.device()));
-    exp_avg_sq_.push_back(Tensor::zeros(p->value.shape(), p->value.dtype(), p->value.device()));
+    STRAND_CHECK(p->value.device() == device, "AdamW: {} is on {} but {} is on {}", p->name,
+                 p->value.device().str(), params.front()->name, device.str());
+    STRAND_CHECK(device.type == DeviceType::CPU || p->value.dtype() == DType::F32,
+                 "AdamW on CUDA needs F32 master weights; {} is {}", p->name, p->value.str());
+    exp_avg_.push_back(Tensor::zeros(p->value.shape(), p->value.dtype(), device));
+    exp_avg_sq_.push_back(Tensor::zeros(p->value.shape(), p->value.dtype(), device));
+    tensors.push_back(
+        {p->value, p->grad, exp_avg_.back(), exp_avg_sq_.back(), p->compute, weight_decay_of(*p)});
   }
-  if (params.empty() || params.front()->value.is_cpu()) return;
-#if defined(STRAND_WITH_CUDA)
-  std::vector<cuda::OptimizerTensor> table;
-  DType compute_dtype = DType::F32;
-  for (size_t i = 0; i < params.size(); ++i) {
-    nn::Parameter& p = *params[i];
-    STRAND_CHECK(!p.value.is_cpu() && p.value.dtype() == DType::F32,
-                 "AdamW on CUDA needs F32 master weights on the GPU; {} is {}", p.name, p.value.str());
-    cuda::OptimizerTensor t;
-    t.param = p.value.data<float>();
-    t.grad = p.grad.data<float>();
-    t.exp_avg = exp_avg_[i].data<float>();
-    t.exp_avg_sq = exp_avg_sq_[i].data<float>();
-    t.n = p.value.numel();
-    t.weight_decay = static_cast<float>(weight_decay_of(p));
-    if (p.compute.defined()) {
-      STRAND_CHECK(compute_dtype == DType::F32 || compute_dtype == p.compute.dtype(),
-                   "AdamW: compute copies of one model must share a dtype");
-      compute_dtype = p.compute.dtype();
-      t.compute = p.compute.raw();
-    }
-    table.push_back(t);
-  }
-  gpu_ = std::make_unique<GpuState>();
-  gpu_->plan = std::make_unique<cuda::MultiTensorPlan>(table, compute_dtype);
-  gpu_->norm_and_scale = Tensor::zeros({2}, DType::F32, params.front()->value.device());
-#endif
+  group_ = std::make_unique<AdamWGroup>(std::move(tensors));
+  const bool cpu = device.type == DeviceType::CPU;
+  // The CPU derives the clip factor in F64 from an F64 norm and rounds it once to the gradients' dtype.
+  const DType master = params.empty() ? DType::F32 : params.front()->value.dtype();
+  sum_of_squares_ = Tensor::zeros({1}, DType::F64, device);
+  norm_ = Tensor::zeros({1}, cpu ? DType::F64 : DType::F32, device);
+  clip_factor_ = Tensor::zeros({1}, cpu ? master : DType::F32, device);
 }
 
 AdamW::~AdamW() {
-  if (gpu_ == nullptr) return;
-  // Gradients still pending zero become zeros, as zero_grads promised, and the pending set lets go of them
-  // (it holds their memory).
+  // Gradients still pending zero become zeros, as zero_grads promised.
   try {
-    flush_deferred_zeros();
+    nn::flush_pending_zero_grads(params_);
   } catch (const std::exception&) {
     // A destructor must not throw: a failed launch surfaces at the next CUDA call.
   }
@@ -75,62 +44,43 @@ double AdamW::weight_decay_of(const nn::Parameter& p) const {
 
 void AdamW::step(double lr, int64_t step) {
   if (params_.empty()) return;
-  const WorkScope scope(WorkKind::optimizer, params_.front()->value.device(), "adamw");
+  const WorkScope scope(WorkKind::optimizer, group_->device(), "adamw");
+
+  // 1. The gradients are final: every backward pass of the step has written them. Those still pending zero
+  //    received no gradient this step and are zeroed now. A data-parallel optimizer all-reduces the
+  //    gradients here (a sharded one reduce-scatters them, each rank keeping the slices it updates).
+  nn::flush_pending_zero_grads(params_);
+
+  // 2. The norm's partial: the sum of squares of the gradients this optimizer holds. Where ranks hold
+  //    disjoint parts of the gradients (after a reduce-scatter), the partials are all-reduced here, between
+  //    the sum and the root, so every rank clips by the same global norm.
+  grad_sum_of_squares(sum_of_squares_, *group_);
+  grad_norm(norm_, sum_of_squares_);
+
+  // 3. Clip: the factor is computed on the device and scales the gradients as the update reads them, so
+  //    nothing waits for the norm.
+  const bool clip = settings_.clip_grad > 0;
+  if (clip) clip_factor(clip_factor_, norm_, settings_.clip_grad);
+
+  // 4. Update every parameter and its moments. A ZeRO-1 shard builds its group over the slices it owns,
+  //    updates only those, and all-gathers the parameters after.
   AdamWOptions o;
   o.lr = lr;
   o.beta1 = settings_.beta1;
   o.beta2 = settings_.beta2;
   o.eps = settings_.eps;
-  if (gpu_ == nullptr) {
-    double ss = 0;
-    for (const nn::Parameter* p : params_) {
-      const float* g = p->grad.data<float>();
-      for (int64_t i = 0; i < p->grad.numel(); ++i) ss += static_cast<double>(g[i]) * g[i];
-    }
-    host_grad_norm_ = std::sqrt(ss);
-    if (settings_.clip_grad > 0 && host_grad_norm_ > settings_.clip_grad) {
-      const auto f = static_cast<float>(settings_.clip_grad / host_grad_norm_);
-      for (const nn::Parameter* p : params_) {
-        float* g = p->grad.data<float>();
-        for (int64_t i = 0; i < p->grad.numel(); ++i) g[i] *= f;
-      }
-    }
-    for (size_t i = 0; i < params_.size(); ++i) {
-      o.weight_decay = weight_decay_of(*params_[i]);
-      adamw_step(params_[i]->value, params_[i]->grad, exp_avg_[i], exp_avg_sq_[i], o, step);
-    }
-    return;
-  }
-#if defined(STRAND_WITH_CUDA)
-  flush_deferred_zeros();
-  float* norm = gpu_->norm_and_scale.data<float>();
-  gpu_->plan->grad_norm(norm, norm + 1, static_cast<float>(settings_.clip_grad), cuda::stream());
-  const auto s = static_cast<double>(step);
-  gpu_->plan->adamw(static_cast<float>(lr), static_cast<float>(o.beta1), static_cast<float>(o.beta2),
-                    static_cast<float>(o.eps), static_cast<float>(1.0 - std::pow(o.beta1, s)),
-                    static_cast<float>(1.0 - std::pow(o.beta2, s)), norm + 1, cuda::stream());
-#endif
+  adamw_step(*group_, o, step, clip ? clip_factor_ : Tensor());
+
+  // 5. The compute copies: the update pass has already rewritten them from the new values (one read of each
+  //    parameter). Quantised copies that carry scales (FP8) refresh their scales here.
 }
 
 void AdamW::zero_grads() {
-  if (params_.empty()) return;
-  const WorkScope scope(WorkKind::optimizer, params_.front()->value.device(), "zero_grads");
-  if (gpu_ == nullptr) {
-    nn::zero_grads(params_);
-    return;
-  }
-#if defined(STRAND_WITH_CUDA)
-  // Deferred: the backward passes overwrite the gradients they reach first (ops/deferred_zeros.h), and step
-  // zeroes those they did not reach.
-  for (const nn::Parameter* p : params_) defer_zero(p->grad);
-#endif
+  nn::defer_zero_grads(params_);
 }
 
 double AdamW::last_grad_norm() const {
-#if defined(STRAND_WITH_CUDA)
-  if (gpu_ != nullptr) return gpu_->norm_and_scale.to(Device::cpu()).item(0);
-#endif
-  return host_grad_norm_;
+  return norm_.to(Device::cpu()).item(0);
 }
 
 }  // namespace strand

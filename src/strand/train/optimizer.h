@@ -1,9 +1,11 @@
-// AdamW over a model's parameters with global-norm gradient clipping, on the parameters' device. On CUDA the
-// norm, the clip factor and the update of every tensor run in a few fused launches and the clip factor never
-// leaves the GPU; the norm is read back only when asked for.
+// AdamW over a model's parameters with global-norm gradient clipping, on the parameters' device, through the
+// multi-tensor optimizer ops (ops/optimizer.h): on CUDA the norm, the clip factor and the update of every
+// tensor run in a few fused launches and the clip factor never leaves the GPU; the norm is read back only
+// when asked for.
 #pragma once
 
 #include "strand/nn/parameter.h"
+#include "strand/ops/optimizer.h"
 
 #include <memory>
 #include <vector>
@@ -21,18 +23,19 @@ struct AdamWSettings {
 
 class AdamW {
  public:
+  // REQUIRES: the parameters outlive the optimizer, and their memory stays where it is.
   AdamW(const nn::ParameterList& params, const AdamWSettings& settings);
   ~AdamW();
   AdamW(const AdamW&) = delete;
   AdamW& operator=(const AdamW&) = delete;
 
   // Clips the gradients to settings.clip_grad by their global norm, then updates every parameter (step counts
-  // from 1) and its compute copy.
+  // from 1) and its compute copy. The phases are spelled out in the implementation.
   void step(double lr, int64_t step);
-  // Sets every gradient to zero before a step's backward passes accumulate into them. On CUDA the zeroing is
-  // deferred (ops/deferred_zeros.h): the first backward write to a gradient assigns it, and step zeroes
-  // what no backward pass wrote (and so does the destructor); until then a direct read of a gradient needs
-  // flush_deferred_zeros.
+  // Sets every gradient to zero before a step's backward passes accumulate into them. The zeroing is
+  // deferred (nn/parameter.h, Note [Pending zero]): the first backward write to a gradient assigns it, and
+  // step zeroes what no backward pass wrote (and so does the destructor); until then a direct read of a
+  // gradient needs nn::flush_pending_zero_grads.
   void zero_grads();
   // The global gradient norm before clipping, of the last step (synchronises on CUDA).
   double last_grad_norm() const;
@@ -47,9 +50,10 @@ class AdamW {
   nn::ParameterList params_;
   AdamWSettings settings_;
   std::vector<Tensor> exp_avg_, exp_avg_sq_;
-  double host_grad_norm_ = 0;  // CPU
-  struct GpuState;             // CUDA: the multi-tensor plan and the norm/clip-factor scalars
-  std::unique_ptr<GpuState> gpu_;
+  std::unique_ptr<AdamWGroup> group_;
+  // [1] each, on the parameters' device: the sum of squares (F64), the norm (F64 on the CPU, F32 on CUDA) and
+  // the clip factor (the master dtype on the CPU, F32 on CUDA).
+  Tensor sum_of_squares_, norm_, clip_factor_;
 };
 
 }  // namespace strand

@@ -2,9 +2,10 @@
 // checked shapes, dtypes and devices. Semantics are those of the public headers (ops/*.h).
 #pragma once
 
-#include "strand/ops/adamw.h"
 #include "strand/ops/attention.h"
+#include "strand/ops/grad_write.h"
 #include "strand/ops/loss.h"
+#include "strand/ops/optimizer.h"
 
 #include <vector>
 
@@ -12,16 +13,19 @@ namespace strand::cpu {
 
 // y = x w^T + b, plus y's previous contents if accumulate.
 void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b, bool accumulate);
+// REQUIRES: x has rows (the entry point settles the empty case).
 void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy, const Tensor& x,
-                     const Tensor& w);
+                     const Tensor& w, GradWrite dw_write, GradWrite db_write);
 
 void rmsnorm_forward(const Tensor& y, const Tensor& rstd, const Tensor& x, const Tensor& w, double eps);
-void rmsnorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w,
-                      const Tensor& rstd);
+// The norms' dw and db are added to when `accumulate`, else assigned.
+void rmsnorm_backward(const Tensor& dx, const Tensor& dw, bool accumulate_dw, const Tensor& dy,
+                      const Tensor& x, const Tensor& w, const Tensor& rstd);
 void layernorm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x,
                        const Tensor& w, const Tensor& b, double eps);
-void layernorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy,
-                        const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd);
+void layernorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const bool (&accumulate)[2],
+                        const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean,
+                        const Tensor& rstd);
 
 // Checks the contents of cu_seqlens.
 void token_dropout_scales(const Tensor& scales, const Tensor& tokens, const Tensor& cu_seqlens,
@@ -60,8 +64,13 @@ LossSums cross_entropy_forward(const Tensor& losses, const Tensor& lse, const Te
 void cross_entropy_backward(const Tensor& dlogits, const Tensor& logits, const Tensor& labels,
                             const Tensor& weights, const Tensor& lse, double scale, int32_t ignore_index);
 
-void adamw_step(const Tensor& param, const Tensor& grad, const Tensor& m, const Tensor& v,
-                const AdamWOptions& options, int64_t step);
+// The sum in tensor order, each tensor's elements in order (the same for any thread count).
+double grad_sum_of_squares(const std::vector<AdamWTensors>& tensors);
+void grad_norm(const Tensor& norm, const Tensor& sum_of_squares);
+void clip_factor(const Tensor& factor, const Tensor& norm, double max_norm);
+// Leaves the compute copies to the entry point.
+void adamw_step(const std::vector<AdamWTensors>& tensors, const AdamWOptions& options, int64_t step,
+                const Tensor& grad_scale);
 
 void add_inplace(const Tensor& dst, const Tensor& src);
 

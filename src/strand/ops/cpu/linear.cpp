@@ -40,23 +40,22 @@ void forward(const Tensor& y, const Tensor& x, const Tensor& w, const Tensor& b,
 
 template <typename T>
 void backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy, const Tensor& x,
-              const Tensor& w) {
+              const Tensor& w, GradWrite dw_write, GradWrite db_write) {
   const int64_t rows = x.size(0), in = x.size(1), out = w.size(0);
-  if (dx.defined()) {
-    if (rows > 0)
-      gemm(false, false, rows, in, out, T{1}, dy.data<T>(), out, w.data<T>(), in, T{0}, dx.data<T>(), in);
-  }
-  if (rows > 0)
-    gemm(true, false, out, in, rows, T{1}, dy.data<T>(), out, x.data<T>(), in, T{1}, dw.data<T>(), in);
+  if (dx.defined())
+    gemm(false, false, rows, in, out, T{1}, dy.data<T>(), out, w.data<T>(), in, T{0}, dx.data<T>(), in);
+  gemm(true, false, out, in, rows, T{1}, dy.data<T>(), out, x.data<T>(), in,
+       dw_write == GradWrite::accumulate ? T{1} : T{0}, dw.data<T>(), in);
   if (db.defined()) {
     const T* pdy = dy.data<T>();
     T* pdb = db.data<T>();
+    const bool accumulate = db_write == GradWrite::accumulate;
     // Columns in parallel, rows in order: the same sums for any thread count.
 #pragma omp parallel for schedule(static)
     for (int64_t n = 0; n < out; ++n) {
       T s = 0;
       for (int64_t t = 0; t < rows; ++t) s += pdy[t * out + n];
-      pdb[n] += s;
+      pdb[n] = accumulate ? pdb[n] + s : s;
     }
   }
 }
@@ -71,9 +70,10 @@ void linear_forward(const Tensor& y, const Tensor& x, const Tensor& w, const Ten
 }
 
 void linear_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy, const Tensor& x,
-                     const Tensor& w) {
-  ops_detail::dispatch_float(x.dtype(), "linear_backward",
-                             [&](auto tag) { backward<decltype(tag)>(dx, dw, db, dy, x, w); });
+                     const Tensor& w, GradWrite dw_write, GradWrite db_write) {
+  ops_detail::dispatch_float(x.dtype(), "linear_backward", [&](auto tag) {
+    backward<decltype(tag)>(dx, dw, db, dy, x, w, dw_write, db_write);
+  });
 }
 
 }  // namespace cpu

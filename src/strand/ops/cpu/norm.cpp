@@ -29,8 +29,8 @@ void rms_forward(const Tensor& y, const Tensor& rstd, const Tensor& x, const Ten
 }
 
 template <typename T>
-void rms_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w,
-                  const Tensor& rstd) {
+void rms_backward(const Tensor& dx, const Tensor& dw, bool accumulate_dw, const Tensor& dy, const Tensor& x,
+                  const Tensor& w, const Tensor& rstd) {
   const int64_t rows = x.size(0), width = x.size(1);
   const T* px = x.data<T>();
   const T* pw = w.data<T>();
@@ -57,7 +57,7 @@ void rms_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, const Te
     double s = 0;
     for (int64_t t = 0; t < rows; ++t)
       s += static_cast<double>(pg[t * width + c]) * px[t * width + c] * pr[t];
-    pdw[c] += static_cast<T>(s);
+    pdw[c] = accumulate_dw ? pdw[c] + static_cast<T>(s) : static_cast<T>(s);
   }
 }
 
@@ -85,8 +85,8 @@ void ln_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, const T
 }
 
 template <typename T>
-void ln_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy, const Tensor& x,
-                 const Tensor& w, const Tensor& mean, const Tensor& rstd) {
+void ln_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const bool (&accumulate)[2],
+                 const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd) {
   const int64_t rows = x.size(0), width = x.size(1);
   const T* px = x.data<T>();
   const T* pw = w.data<T>();
@@ -123,8 +123,8 @@ void ln_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Ten
       sw += g * (px[t * width + c] - pm[t]) * pr[t];
       sb += g;
     }
-    pdw[c] += static_cast<T>(sw);
-    if (pdb) pdb[c] += static_cast<T>(sb);
+    pdw[c] = accumulate[0] ? pdw[c] + static_cast<T>(sw) : static_cast<T>(sw);
+    if (pdb) pdb[c] = accumulate[1] ? pdb[c] + static_cast<T>(sb) : static_cast<T>(sb);
   }
 }
 
@@ -137,10 +137,11 @@ void rmsnorm_forward(const Tensor& y, const Tensor& rstd, const Tensor& x, const
                              [&](auto tag) { rms_forward<decltype(tag)>(y, rstd, x, w, eps); });
 }
 
-void rmsnorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& dy, const Tensor& x, const Tensor& w,
-                      const Tensor& rstd) {
-  ops_detail::dispatch_float(x.dtype(), "rmsnorm_backward",
-                             [&](auto tag) { rms_backward<decltype(tag)>(dx, dw, dy, x, w, rstd); });
+void rmsnorm_backward(const Tensor& dx, const Tensor& dw, bool accumulate_dw, const Tensor& dy,
+                      const Tensor& x, const Tensor& w, const Tensor& rstd) {
+  ops_detail::dispatch_float(x.dtype(), "rmsnorm_backward", [&](auto tag) {
+    rms_backward<decltype(tag)>(dx, dw, accumulate_dw, dy, x, w, rstd);
+  });
 }
 
 void layernorm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, const Tensor& x,
@@ -149,10 +150,12 @@ void layernorm_forward(const Tensor& y, const Tensor& mean, const Tensor& rstd, 
                              [&](auto tag) { ln_forward<decltype(tag)>(y, mean, rstd, x, w, b, eps); });
 }
 
-void layernorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const Tensor& dy,
-                        const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& rstd) {
-  ops_detail::dispatch_float(x.dtype(), "layernorm_backward",
-                             [&](auto tag) { ln_backward<decltype(tag)>(dx, dw, db, dy, x, w, mean, rstd); });
+void layernorm_backward(const Tensor& dx, const Tensor& dw, const Tensor& db, const bool (&accumulate)[2],
+                        const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean,
+                        const Tensor& rstd) {
+  ops_detail::dispatch_float(x.dtype(), "layernorm_backward", [&](auto tag) {
+    ln_backward<decltype(tag)>(dx, dw, db, accumulate, dy, x, w, mean, rstd);
+  });
 }
 
 }  // namespace cpu

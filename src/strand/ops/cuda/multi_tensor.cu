@@ -1,9 +1,9 @@
-// Gradient norm, clipping scale and AdamW over every parameter in a few launches.
+// Gradient sum of squares, norm, clipping scale and AdamW over every parameter in a few launches.
 //
 // The constructor cuts each tensor into chunks of kChunkElements and uploads one table of tensors and one of
 // chunks; every launch then has one block per chunk. The norm is reduced in F64 in a fixed order (per-chunk
 // partial sums, then one block over the partials), so it is deterministic. AdamW is pointwise and follows
-// ops/cpu/adamw.cpp operation for operation.
+// ops/cpu/optimizer.cpp operation for operation.
 #include "strand/ops/cuda/multi_tensor.h"
 
 #include "strand/core/error.h"
@@ -98,15 +98,20 @@ __global__ void __launch_bounds__(kThreads)
 }
 
 __global__ void __launch_bounds__(kFinalThreads)
-    finish_grad_norm_kernel(float* norm_out, float* clip_scale_out, const double* partial_sums,
-                            int64_t num_chunks, float max_norm) {
+    sum_partials_kernel(double* sum_out, const double* partial_sums, int64_t num_chunks) {
   double sum = 0;
   for (int64_t i = threadIdx.x; i < num_chunks; i += kFinalThreads) sum += partial_sums[i];
   sum = block_sum<kFinalThreads>(sum);
-  if (threadIdx.x != 0) return;
-  const auto norm = static_cast<float>(std::sqrt(sum));
-  *norm_out = norm;
-  *clip_scale_out = max_norm > 0.0f && norm > max_norm ? max_norm / norm : 1.0f;
+  if (threadIdx.x == 0) *sum_out = sum;
+}
+
+__global__ void grad_norm_kernel(float* norm_out, const double* sum_of_squares) {
+  *norm_out = static_cast<float>(std::sqrt(*sum_of_squares));
+}
+
+__global__ void clip_factor_kernel(float* factor_out, const float* norm, float max_norm) {
+  const float n = *norm;
+  *factor_out = max_norm > 0.0f && n > max_norm ? max_norm / n : 1.0f;
 }
 
 // The constants of one tensor's update in one step.
@@ -121,7 +126,7 @@ struct AdamWCoefficients {
   float grad_scale;
 };
 
-// torch.optim.AdamW's order of operations, as in ops/cpu/adamw.cpp.
+// torch.optim.AdamW's order of operations, as in ops/cpu/optimizer.cpp.
 __device__ __forceinline__ void adamw_update(float& p, float& m, float& v, float grad,
                                              const AdamWCoefficients& c) {
   const float g = grad * c.grad_scale;
@@ -264,20 +269,19 @@ MultiTensorPlan::~MultiTensorPlan() {
   delete impl_;
 }
 
-void MultiTensorPlan::grad_norm(float* norm_out, float* clip_scale_out, float max_norm, cudaStream_t stream) {
+void MultiTensorPlan::grad_sum_of_squares(double* sum_out, cudaStream_t stream) const {
   const int64_t n = impl_->num_chunks;
   if (n > 0) {
     chunk_sum_of_squares_kernel<<<static_cast<unsigned>(n), kThreads, 0, stream>>>(
         impl_->partial_sums, impl_->tensors, impl_->chunks);
-    check_launch("grad_norm");
+    check_launch("grad_sum_of_squares");
   }
-  finish_grad_norm_kernel<<<1, kFinalThreads, 0, stream>>>(norm_out, clip_scale_out, impl_->partial_sums, n,
-                                                           max_norm);
-  check_launch("grad_norm");
+  sum_partials_kernel<<<1, kFinalThreads, 0, stream>>>(sum_out, impl_->partial_sums, n);
+  check_launch("grad_sum_of_squares");
 }
 
 void MultiTensorPlan::adamw(float lr, float beta1, float beta2, float eps, float bias_correction1,
-                            float bias_correction2, const float* grad_scale, cudaStream_t stream) {
+                            float bias_correction2, const float* grad_scale, cudaStream_t stream) const {
   const int64_t n = impl_->num_chunks;
   if (n == 0) return;
   const AdamWScalars s{lr,
@@ -294,6 +298,16 @@ void MultiTensorPlan::adamw(float lr, float beta1, float beta2, float eps, float
     adamw_kernel<float><<<static_cast<unsigned>(n), kThreads, 0, stream>>>(impl_->tensors, impl_->chunks, s);
   }
   check_launch("adamw");
+}
+
+void grad_norm(float* norm_out, const double* sum_of_squares, cudaStream_t stream) {
+  grad_norm_kernel<<<1, 1, 0, stream>>>(norm_out, sum_of_squares);
+  check_launch("grad_norm");
+}
+
+void clip_factor(float* factor_out, const float* norm, float max_norm, cudaStream_t stream) {
+  clip_factor_kernel<<<1, 1, 0, stream>>>(factor_out, norm, max_norm);
+  check_launch("clip_factor");
 }
 
 }  // namespace strand::cuda

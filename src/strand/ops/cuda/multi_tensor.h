@@ -1,5 +1,6 @@
 // Whole-model optimizer arithmetic on the GPU in a few launches: the global gradient norm, clipping and AdamW
-// over every parameter at once (a "multi-tensor" apply), without a host round trip per tensor.
+// over every parameter at once (a "multi-tensor" apply), without a host round trip per tensor. The CUDA side
+// of ops/optimizer.h, which states the arithmetic.
 #pragma once
 
 #include "strand/ops/cuda/launch.h"
@@ -27,19 +28,23 @@ class MultiTensorPlan {
   MultiTensorPlan(const MultiTensorPlan&) = delete;
   MultiTensorPlan& operator=(const MultiTensorPlan&) = delete;
 
-  // norm_out[0] (F32) = sqrt(sum of grad^2 over every tensor), reduced in F64 in a fixed order
-  // (deterministic). clip_scale_out[0] (F32) = max_norm / norm when max_norm > 0 and norm > max_norm, else 1.
-  void grad_norm(float* norm_out, float* clip_scale_out, float max_norm, cudaStream_t stream);
+  // sum_out[0] (F64) = sum of grad^2 over every tensor, reduced in F64 in a fixed order (deterministic).
+  void grad_sum_of_squares(double* sum_out, cudaStream_t stream) const;
 
-  // One AdamW step (ops/adamw.h) of every tensor with gradients multiplied by grad_scale[0] (device; null:
-  // 1), then compute = param rounded to compute_dtype. bias_correction1/2 = 1 - beta^step, computed on the
-  // host.
+  // One AdamW step (ops/optimizer.h) of every tensor with gradients multiplied by grad_scale[0] (device;
+  // null: 1), then compute = param rounded to compute_dtype. bias_correction1/2 = 1 - beta^step, computed on
+  // the host.
   void adamw(float lr, float beta1, float beta2, float eps, float bias_correction1, float bias_correction2,
-             const float* grad_scale, cudaStream_t stream);
+             const float* grad_scale, cudaStream_t stream) const;
 
  private:
   struct Impl;
   Impl* impl_;
 };
+
+// norm_out[0] (F32) = sqrt(sum_of_squares[0]), rounded once from F64.
+void grad_norm(float* norm_out, const double* sum_of_squares, cudaStream_t stream);
+// factor_out[0] (F32) = max_norm / norm[0] when max_norm > 0 and norm[0] > max_norm, else 1.
+void clip_factor(float* factor_out, const float* norm, float max_norm, cudaStream_t stream);
 
 }  // namespace strand::cuda

@@ -12,7 +12,7 @@ inline constexpr int kColumns = 32;
 inline constexpr int kSlices = 32;
 
 // One or two reductions out[c] (+)= the sum over p of partials[p, c] (LayerNorm's dw and db share a launch),
-// each adding to out or, for an output pending zero (deferred_zeros.h), overwriting it.
+// each adding to out or, for an assigned gradient (GradWrite::assign), overwriting it.
 struct Reductions {
   float* out[2];
   const float* partials[2];
