@@ -1,6 +1,7 @@
 // Options the inference commands share: which device a model runs on and in which precision.
 #pragma once
 
+#include "strand/core/device_memory.h"
 #include "strand/nn/parameter.h"
 
 #include <CLI/CLI.hpp>
@@ -14,16 +15,32 @@ struct DeviceOptions {
   std::string precision = "bf16";
 
   void add_to(CLI::App& cmd) {
-    cmd.add_option("--device", device, "cpu, or cuda (the first GPU)")
-        ->check(CLI::IsMember({"cpu", "cuda"}))
+    cmd.add_option("--device", device, "cpu, cuda (the first GPU) or cuda:N (GPU N, from 0)")
+        ->check(CLI::Validator(
+            [](const std::string& text) {
+              try {
+                parse_device(text, "--device");
+              } catch (const Error& e) {
+                return std::string(e.what());
+              }
+              return std::string();
+            },
+            "DEVICE"))
         ->capture_default_str();
     cmd.add_option("--precision", precision,
                    "compute precision on cuda: bf16 or fp32 (the CPU computes in fp32)")
         ->check(CLI::IsMember({"bf16", "fp32"}))
         ->capture_default_str();
   }
+  // Makes the chosen GPU this thread's device (checking that it exists) and places the model on it.
   nn::Placement placement() const {
-    if (device == "cpu") return DType::F32;
+    const Device d = parse_device(device, "--device");
+    if (d.type == DeviceType::CPU) return DType::F32;
+    try {
+      select_device(d);
+    } catch (const Error& e) {
+      throw Error(fmt::format("--device {}: {}", device, e.what()));
+    }
     return nn::Placement::cuda(precision == "bf16" ? DType::BF16 : DType::F32);
   }
 };

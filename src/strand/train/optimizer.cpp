@@ -1,5 +1,6 @@
 #include "strand/train/optimizer.h"
 
+#include "strand/core/device_memory.h"
 #include "strand/ops/adamw.h"
 #include "strand/ops/deferred_zeros.h"
 #include "strand/ops/work_profile.h"
@@ -18,6 +19,7 @@ namespace strand {
 struct AdamW::GpuState {
   std::unique_ptr<cuda::MultiTensorPlan> plan;
   Tensor norm_and_scale;  // F32 [2] on the GPU: the global norm and the clip factor
+  Tensor norm_read_back;  // F32 [2] in pinned host memory, so reading the norm allocates nothing
 };
 #else
 struct AdamW::GpuState {};
@@ -55,6 +57,7 @@ AdamW::AdamW(const nn::ParameterList& params, const AdamWSettings& settings)
   gpu_ = std::make_unique<GpuState>();
   gpu_->plan = std::make_unique<cuda::MultiTensorPlan>(table, compute_dtype);
   gpu_->norm_and_scale = Tensor::zeros({2}, DType::F32, params.front()->value.device());
+  gpu_->norm_read_back = pinned_host_tensor({2}, DType::F32);
 #endif
 }
 
@@ -128,7 +131,10 @@ void AdamW::zero_grads() {
 
 double AdamW::last_grad_norm() const {
 #if defined(STRAND_WITH_CUDA)
-  if (gpu_ != nullptr) return gpu_->norm_and_scale.to(Device::cpu()).item(0);
+  if (gpu_ != nullptr) {
+    gpu_->norm_read_back.copy_from(gpu_->norm_and_scale);
+    return gpu_->norm_read_back.item(0);
+  }
 #endif
   return host_grad_norm_;
 }

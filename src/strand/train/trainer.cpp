@@ -10,6 +10,7 @@
 #include "strand/ops/elementwise.h"
 #include "strand/ops/precision.h"
 #include "strand/ops/work_profile.h"
+#include "strand/train/batch_upload.h"
 #include "strand/train/checkpoint.h"
 #include "strand/train/metrics.h"
 #include "strand/train/optimizer.h"
@@ -107,11 +108,18 @@ void load_initial_weights(LanguageModel& model, const std::string& from) {
   fmt::print("model: weights loaded from {}\n", from);
 }
 
+// Makes train.device this thread's device (checking that it exists) and places the model on it.
 nn::Placement placement_of(const TrainConfig& c) {
-  if (c.train.device == "cpu") return DType::F32;
-  STRAND_CHECK(
-      cuda_device_count() > 0, "train.device=cuda, but {}",
-      cuda_device_count() == 0 ? "no CUDA GPU is visible (or this strand was built without CUDA)" : "");
+  const Device device = parse_device(c.train.device, "train.device");
+  if (device.type == DeviceType::CPU) return DType::F32;
+  STRAND_CHECK(cuda_device_count() > 0,
+               "train.device={}, but no CUDA GPU is visible (or this strand was built without CUDA)",
+               c.train.device);
+  try {
+    select_device(device);
+  } catch (const Error& e) {
+    throw Error(fmt::format("train.device={}: {}", c.train.device, e.what()));
+  }
   return nn::Placement::cuda(c.train.precision == "bf16" ? DType::BF16 : DType::F32);
 }
 
@@ -143,15 +151,12 @@ struct EvalResult {
   int64_t tokens = 0;
 };
 
-LMBatch on_device(const LMBatch& b, const LanguageModel& model) {
-  return b.to(model.device(), statistics_dtype(model.device(), model.dtype()), model.vocab_size());
-}
-
-EvalResult evaluate(LanguageModel& model, Arena& arena, const std::vector<LMBatch>& batches) {
+EvalResult evaluate(LanguageModel& model, Arena& arena, BatchUploader& uploader,
+                    const std::vector<LMBatch>& batches) {
   LossSums total;
   for (const LMBatch& b : batches) {
     arena.reset();
-    const LossSums s = lm_loss(model, arena, on_device(b, model)).sums;
+    const LossSums s = lm_loss(model, arena, uploader.upload(b)).sums;
     total.loss_sum += s.loss_sum;
     total.weight_sum += s.weight_sum;
     total.tokens += s.tokens;
@@ -330,6 +335,11 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
   Arena arena(size_t{1} << 20, placement.device);
   const Tensor step_sums = Tensor::zeros({3}, DType::F64, placement.device);
   const bool on_gpu = placement.device.type == DeviceType::CUDA;
+  BatchUploader uploader(placement.device, statistics_dtype(placement.device, model.dtype()),
+                         model.vocab_size(), largest_micro_batch(batch));
+  const Tensor step_sums_host =
+      on_gpu ? pinned_host_tensor({3}, DType::F64) : Tensor::empty({3}, DType::F64);  // the loss read back
+  uint64_t allocator_calls_logged = cuda_allocator_calls().total();
   double lr = 0;
   double window_loss = 0, window_weight = 0, window_tokens = 0, window_time = 0, window_flops = 0;
   int64_t window_steps = 0;
@@ -343,7 +353,7 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
 
   auto run_eval = [&](int64_t at_step) {
     if (val_batches.empty()) return;
-    const EvalResult e = evaluate(model, arena, val_batches);
+    const EvalResult e = evaluate(model, arena, uploader, val_batches);
     result.final_val_loss = e.loss;
     logger.write({at_step,
                   now_seconds(),
@@ -386,7 +396,7 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
     double step_tokens = 0;
     for (const LMBatch& b : micro) {
       arena.reset();
-      if (weight_sum > 0) lm_loss_accumulate(model, arena, on_device(b, model), weight_sum, step_sums);
+      if (weight_sum > 0) lm_loss_accumulate(model, arena, uploader.upload(b), weight_sum, step_sums);
       step_tokens += static_cast<double>(b.tokens.numel());
     }
     lr = learning_rate(schedule, step);
@@ -396,7 +406,8 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
     optimizer.zero_grads();
     if (step < last_step) prefetched = fetch_step_batches();
     // The step's one synchronisation: its loss (and, below, its gradient norm) read back.
-    const double loss_sum = step_sums.to(Device::cpu()).item(0);
+    Tensor(step_sums_host).copy_from(step_sums);
+    const double loss_sum = step_sums_host.item(0);
     const double loss = weight_sum > 0 ? loss_sum / weight_sum : NAN;
     STRAND_CHECK(std::isfinite(loss) || weight_sum == 0,
                  "loss is {} at step {}: training diverged (lower optimizer.lr, or check the data); the last "
@@ -439,6 +450,10 @@ TrainResult train(const TrainConfig& c, const nlohmann::json& resolved_config) {
         metrics["train/mfu"] = window_flops / window_time / (c.train.peak_tflops * 1e12);
         metrics["train/peak_gpu_memory_gib"] =
             static_cast<double>(cuda_peak_allocated_bytes()) / static_cast<double>(1 << 30);
+        // Allocator calls since the last record: 0 in steady steps, which must neither allocate nor free.
+        const uint64_t calls = cuda_allocator_calls().total();
+        metrics["train/device_allocations"] = static_cast<double>(calls - allocator_calls_logged);
+        allocator_calls_logged = calls;
       }
       if (c.train.profile) {
         const auto steps = static_cast<double>(window_steps);
