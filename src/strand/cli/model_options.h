@@ -18,12 +18,8 @@ struct DeviceOptions {
     cmd.add_option("--device", device, "cpu, cuda (the first GPU) or cuda:N (GPU N, from 0)")
         ->check(CLI::Validator(
             [](const std::string& text) {
-              try {
-                parse_device(text, "--device");
-              } catch (const Error& e) {
-                return std::string(e.what());
-              }
-              return std::string();
+              return try_parse_device(text) ? std::string()
+                                            : fmt::format("expected {}, got {}", kDeviceNames, text);
             },
             "DEVICE"))
         ->capture_default_str();

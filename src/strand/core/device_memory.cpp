@@ -151,18 +151,22 @@ CudaAllocatorCalls cuda_allocator_calls() {
   return {g_allocations.load(std::memory_order_relaxed), g_frees.load(std::memory_order_relaxed)};
 }
 
-Device parse_device(std::string_view text, std::string_view what) {
+std::optional<Device> try_parse_device(std::string_view text) {
   if (text == "cpu") return Device::cpu();
   if (text == "cuda") return Device::cuda(0);
   constexpr std::string_view prefix = "cuda:";
+  if (text.size() <= prefix.size() || text.substr(0, prefix.size()) != prefix) return std::nullopt;
+  const std::string_view digits = text.substr(prefix.size());
   int index = -1;
-  if (text.size() > prefix.size() && text.substr(0, prefix.size()) == prefix) {
-    const std::string_view digits = text.substr(prefix.size());
-    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
-    if (ec != std::errc() || end != digits.data() + digits.size()) index = -1;
-  }
-  STRAND_CHECK(index >= 0, "{} must be cpu, cuda or cuda:N (N a GPU index from 0), got '{}'", what, text);
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
+  if (ec != std::errc() || end != digits.data() + digits.size() || index < 0) return std::nullopt;
   return Device::cuda(index);
+}
+
+Device parse_device(std::string_view text, std::string_view what) {
+  const std::optional<Device> device = try_parse_device(text);
+  STRAND_CHECK(device.has_value(), "{}: expected {}, got {}", what, kDeviceNames, text);
+  return *device;
 }
 
 // Host buffers are 64-byte aligned so vector loads and cache lines never straddle a tensor's start.

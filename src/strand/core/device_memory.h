@@ -6,14 +6,19 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 namespace strand {
 
 int cuda_device_count();  // 0 without CUDA, without a driver or without a GPU
 
-// The device `text` names: "cpu", "cuda" (cuda:0) or "cuda:N". Anything else is an error naming `what` (the
-// key or option it came from). Whether the device exists is checked when it is selected.
+// The device `text` names: "cpu", "cuda" (cuda:0) or "cuda:N" (N a decimal index from 0), or nothing.
+// Whether the device exists is checked when it is selected.
+std::optional<Device> try_parse_device(std::string_view text);
+inline constexpr const char* kDeviceNames = "cpu, cuda or cuda:N";
+// The same, anything else an error naming `what` (the key or option it came from):
+// "train.device: expected cpu, cuda or cuda:N, got gpu".
 Device parse_device(std::string_view text, std::string_view what);
 
 // The CUDA device a thread's ops run on. select_device makes `device` current on the calling thread (a no-op
