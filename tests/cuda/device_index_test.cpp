@@ -56,6 +56,11 @@ TEST_F(CudaDevice, LinearOnCuda1MatchesHost) {
   if (cuda_device_count() < 2) GTEST_SKIP() << "one CUDA device on this machine";
   expect_linear_matches_host(Device::cuda(1));
   expect_linear_matches_host(Device::cuda(0));  // cuda:0's per-device state still serves it
+  const Tensor x = Tensor::empty({4, 8}, DType::F32, Device::cuda(1)),
+               w = Tensor::empty({2, 8}, DType::F32, Device::cuda(1)),
+               y = Tensor::empty({4, 2}, DType::F32, Device::cuda(1));
+  EXPECT_CONTAINS(testing::error_of([&] { linear_forward(y, x, w, Tensor()); }),
+                  "is on cuda:1 but this thread's device is cuda:0");
 }
 
 TEST_F(CudaDevice, MissingIndexIsRefusedAndTheCurrentDeviceKept) {
