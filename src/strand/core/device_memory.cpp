@@ -1,6 +1,8 @@
 #include "strand/core/device_memory.h"
 
 #include <algorithm>
+#include <atomic>
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -12,27 +14,6 @@
 #endif
 
 namespace strand {
-
-#if defined(STRAND_WITH_CUDA)
-namespace {
-void cuda_check(cudaError_t status, const char* what) {
-  STRAND_CHECK(status == cudaSuccess, "CUDA {} failed: {}", what, cudaGetErrorString(status));
-}
-}  // namespace
-
-int cuda_device_count() {
-  int n = 0;
-  if (cudaGetDeviceCount(&n) != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky "no driver" error
-    return 0;
-  }
-  return n;
-}
-#else
-int cuda_device_count() {
-  return 0;
-}
-#endif
 
 namespace {
 
@@ -49,7 +30,144 @@ GpuAllocations& gpu_allocations() {
   return a;
 }
 
+std::atomic<uint64_t> g_allocations{0}, g_frees{0};
+
 }  // namespace
+
+#if defined(STRAND_WITH_CUDA)
+namespace {
+
+void cuda_check(cudaError_t status, const char* what) {
+  STRAND_CHECK(status == cudaSuccess, "CUDA {} failed: {}", what, cudaGetErrorString(status));
+}
+
+// The calling thread's current device as the CUDA runtime knows it, cached so that ops never ask the
+// runtime (-1: not yet read).
+thread_local int t_current_device = -1;
+
+int current_ordinal() {
+  if (t_current_device < 0) {
+    int device = 0;
+    cuda_check(cudaGetDevice(&device), "cudaGetDevice");
+    t_current_device = device;
+  }
+  return t_current_device;
+}
+
+void make_current(int ordinal) {
+  if (ordinal == current_ordinal()) return;
+  cuda_check(cudaSetDevice(ordinal), "cudaSetDevice");
+  t_current_device = ordinal;
+}
+
+// Makes `ordinal` current for one allocator call and restores the thread's choice after it; on the current
+// device (every call but a few at start-up) it costs a comparison. Never throws: frees run in destructors.
+class OnDevice {
+ public:
+  explicit OnDevice(int ordinal) noexcept {
+    if (int device = 0; t_current_device < 0 && cudaGetDevice(&device) == cudaSuccess)
+      t_current_device = device;
+    previous_ = t_current_device;
+    if (ordinal != previous_ && cudaSetDevice(ordinal) == cudaSuccess) t_current_device = ordinal;
+  }
+  ~OnDevice() {
+    if (t_current_device != previous_ && previous_ >= 0 && cudaSetDevice(previous_) == cudaSuccess)
+      t_current_device = previous_;
+  }
+  OnDevice(const OnDevice&) = delete;
+  OnDevice& operator=(const OnDevice&) = delete;
+
+ private:
+  int previous_ = -1;
+};
+
+}  // namespace
+
+int cuda_device_count() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no driver" error
+    return 0;
+  }
+  return n;
+}
+
+void select_device(Device device) {
+  if (device.type == DeviceType::CPU) return;
+  const int visible = cuda_device_count();
+  STRAND_CHECK(device.index >= 0 && device.index < visible, "{} requested, {} CUDA GPU{} visible",
+               device.str(), visible, visible == 1 ? "" : "s");
+  make_current(device.index);
+}
+
+Device current_cuda_device() {
+  return Device::cuda(current_ordinal());
+}
+
+void* pinned_host_alloc(size_t bytes) {
+  void* p = nullptr;
+  const cudaError_t status = cudaHostAlloc(&p, bytes > 0 ? bytes : 1, cudaHostAllocDefault);
+  if (status != cudaSuccess) cudaGetLastError();  // not sticky: clear it so later calls are unaffected
+  STRAND_CHECK(status == cudaSuccess, "out of pinned host memory allocating {} bytes: {}", bytes,
+               cudaGetErrorString(status));
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return p;
+}
+
+void pinned_host_free(void* ptr) {
+  if (ptr == nullptr) return;
+  g_frees.fetch_add(1, std::memory_order_relaxed);
+  cudaFreeHost(ptr);
+}
+#else
+int cuda_device_count() {
+  return 0;
+}
+
+void select_device(Device device) {
+  STRAND_CHECK(device.type == DeviceType::CPU, "{} requested, but this strand was built without CUDA",
+               device.str());
+}
+
+Device current_cuda_device() {
+  return Device::cuda(0);
+}
+
+void* pinned_host_alloc(size_t bytes) {
+  STRAND_CHECK(false, "pinned host memory ({} bytes) requested, but this strand was built without CUDA",
+               bytes);
+}
+
+void pinned_host_free(void*) {}
+#endif
+
+Tensor pinned_host_tensor(const Shape& shape, DType dtype) {
+  const size_t bytes = static_cast<size_t>(shape.numel()) * dtype_size(dtype);
+  void* p = pinned_host_alloc(bytes);
+  return Tensor::wrap(p, shape, dtype, Device::cpu(), std::shared_ptr<void>(p, pinned_host_free));
+}
+
+CudaAllocatorCalls cuda_allocator_calls() {
+  return {g_allocations.load(std::memory_order_relaxed), g_frees.load(std::memory_order_relaxed)};
+}
+
+std::optional<Device> try_parse_device(std::string_view text) {
+  if (text == "cpu") return Device::cpu();
+  if (text == "cuda") return Device::cuda(0);
+  constexpr std::string_view prefix = "cuda:";
+  if (text.size() <= prefix.size() || text.substr(0, prefix.size()) != prefix) return std::nullopt;
+  const std::string_view digits = text.substr(prefix.size());
+  int index = -1;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), index);
+  if (ec != std::errc() || end != digits.data() + digits.size() || index < 0) return std::nullopt;
+  return Device::cuda(index);
+}
+
+Device parse_device(std::string_view text, std::string_view what) {
+  const std::optional<Device> device = try_parse_device(text);
+  STRAND_CHECK(device.has_value(), "{}: expected {}, got {}", what, kDeviceNames, text);
+  return *device;
+}
 
 // Host buffers are 64-byte aligned so vector loads and cache lines never straddle a tensor's start.
 constexpr size_t kHostAlignment = 64;
@@ -63,9 +181,15 @@ void* device_alloc(Device device, size_t bytes) {
     return p;
   }
 #if defined(STRAND_WITH_CUDA)
-  cuda_check(cudaSetDevice(device.index), "cudaSetDevice");
   void* p = nullptr;
-  const cudaError_t status = cudaMalloc(&p, bytes);
+  const cudaError_t status = [&] {
+    const OnDevice on(device.index);
+    STRAND_CHECK(t_current_device == device.index,
+                 "cannot make {} current to allocate on it ({} CUDA GPUs "
+                 "visible)",
+                 device.str(), cuda_device_count());
+    return cudaMalloc(&p, bytes);
+  }();
   if (status != cudaSuccess) cudaGetLastError();  // not sticky: clear it so later calls are unaffected
   STRAND_CHECK(status == cudaSuccess,
                "out of GPU memory on {} allocating {:.2f} GiB (strand holds {:.2f} GiB): {}", device.str(),
@@ -76,6 +200,7 @@ void* device_alloc(Device device, size_t bytes) {
   a.sizes[p] = bytes;
   a.current += bytes;
   a.peak = std::max(a.peak, a.current);
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
   return p;
 #else
   STRAND_CHECK(false, "{} requested, but this strand was built without CUDA", device.str());
@@ -97,6 +222,8 @@ void device_free(Device device, void* ptr) {
       a.sizes.erase(it);
     }
   }
+  g_frees.fetch_add(1, std::memory_order_relaxed);
+  const OnDevice on(device.index);
   cudaFree(ptr);
 #endif
 }

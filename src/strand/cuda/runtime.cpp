@@ -11,7 +11,9 @@
 namespace strand::cuda {
 namespace {
 
+// One device's streams, events, handle and scratch.
 struct Runtime {
+  Device device = current_cuda_device();
   cudaStream_t stream = nullptr;
   cudaStream_t side = nullptr;
   cudaEvent_t forked = nullptr, joined = nullptr;
@@ -30,11 +32,17 @@ struct Runtime {
 };
 
 Runtime& runtime() {
-  static Runtime r;  // lives until exit: handles are released with the process
-  return r;
+  return per_device<Runtime>();
 }
 
 }  // namespace
+
+int current_device() {
+  const int d = current_cuda_device().index;
+  STRAND_CHECK(d < kMaxDevices, "cuda:{} is current, but strand keeps CUDA state for at most {} devices", d,
+               kMaxDevices);
+  return d;
+}
 
 cudaStream_t stream() {
   return runtime().stream;
@@ -65,10 +73,10 @@ void* scratch(size_t bytes) {
   if (bytes > r.scratch_bytes) {
     if (r.scratch != nullptr) {
       check_cuda(cudaStreamSynchronize(r.stream), "scratch resize");
-      device_free(Device::cuda(), r.scratch);
+      device_free(r.device, r.scratch);
     }
     const size_t grown = std::max(bytes, r.scratch_bytes * 2);
-    r.scratch = device_alloc(Device::cuda(), grown);
+    r.scratch = device_alloc(r.device, grown);
     r.scratch_bytes = grown;
   }
   return r.scratch;

@@ -1,15 +1,35 @@
 // The CUDA runtime state the backend shares: the stream every op enqueues on, library handles and a scratch
-// workspace. One device per process (device 0 unless strand::cuda::set_device picked another); created on
-// first use.
+// workspace. Each device has its own, created on first use of that device; ops use the state of the calling
+// thread's current device (select_device, core/device_memory.h), which is where their tensors live.
 #pragma once
 
 #include <cuda_runtime.h>
 
+#include <array>
 #include <cstddef>
+#include <mutex>
 
 struct cublasLtContext;
 
 namespace strand::cuda {
+
+// The most CUDA devices per-device state is kept for.
+inline constexpr int kMaxDevices = 64;
+
+// The ordinal of the calling thread's current device, checked against kMaxDevices.
+int current_device();
+
+// One T per device, built on first use of that device (while it is current) and kept for the process's
+// lifetime: never destroyed, since destroying CUDA objects during static destruction could run after the
+// runtime has shut down. T's constructor may create CUDA objects; first uses may come from any thread.
+template <typename T>
+T& per_device() {
+  static std::array<std::once_flag, kMaxDevices> built;
+  static std::array<T*, kMaxDevices> states{};
+  const auto d = static_cast<size_t>(current_device());
+  std::call_once(built[d], [&] { states[d] = new T; });
+  return *states[d];
+}
 
 // The stream all ops run on. It is a blocking stream, so plain cudaMemcpy on the default stream (the core's
 // device_copy) stays ordered with it.

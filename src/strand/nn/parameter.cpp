@@ -10,7 +10,7 @@ namespace strand::nn {
 
 Placement Placement::cuda(DType compute_dtype) {
   Placement p(DType::F32);
-  p.device = Device::cuda();
+  p.device = current_cuda_device();
   p.compute = compute_dtype;
   return p;
 }

@@ -19,6 +19,7 @@ struct Placement {
   DType compute = DType::F32;
 
   Placement(DType dtype = DType::F32) : master(dtype), compute(dtype) {}  // NOLINT: a CPU dtype converts
+  // On the calling thread's current CUDA device (select_device, core/device_memory.h).
   static Placement cuda(DType compute_dtype = DType::BF16);
   bool has_compute_copy() const { return compute != master; }
 };

@@ -1,5 +1,6 @@
 #include "strand/ops/dispatch.h"
 
+#include "strand/core/device_memory.h"
 #include "strand/ops/precision.h"
 
 namespace strand::ops_detail {
@@ -15,7 +16,13 @@ Device common_device(const char* op, std::initializer_list<Arg> args) {
     STRAND_CHECK(a.tensor.device() == first->tensor.device(), "{}: {} is on {} but {} is on {}", op, a.name,
                  a.tensor.device().str(), first->name, first->tensor.device().str());
   }
-  return first != nullptr ? first->tensor.device() : Device::cpu();
+  if (first == nullptr) return Device::cpu();
+  // CUDA ops run on the stream and handles of the thread's current device, so their tensors must live there.
+  const Device device = first->tensor.device();
+  STRAND_CHECK(device.type == DeviceType::CPU || device == current_cuda_device(),
+               "{}: {} is on {} but this thread's device is {} (select_device)", op, first->name,
+               device.str(), current_cuda_device().str());
+  return device;
 }
 
 namespace {

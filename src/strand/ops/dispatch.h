@@ -33,7 +33,8 @@ struct Arg {
   const Tensor& tensor;
 };
 
-// The device every defined argument is on; an argument on another device is an error naming it.
+// The device every defined argument is on; an argument on another device, or CUDA tensors on a device other
+// than the thread's current one, is an error naming it.
 Device common_device(const char* op, std::initializer_list<Arg> args);
 
 // An activation (or weight) tensor: defined, contiguous, of `shape` (-1 matches any extent) and of a float

@@ -39,7 +39,7 @@ LMBatch LMBatch::from_packed(const Tensor& tokens, const Tensor& cu_seqlens) {
   return from_sequences(seqs);
 }
 
-LMBatch LMBatch::to(Device device, DType weight_dtype, int64_t vocab_size) const {
+void LMBatch::check_ids(int64_t vocab_size) const {
   const int32_t* t = tokens.data<int32_t>();
   for (int64_t i = 0; i < tokens.numel(); ++i)
     STRAND_CHECK(t[i] >= 0 && t[i] < vocab_size, "token {} at position {} is outside the vocabulary [0, {})",
@@ -48,6 +48,10 @@ LMBatch LMBatch::to(Device device, DType weight_dtype, int64_t vocab_size) const
   for (int64_t i = 0; i < labels.numel(); ++i)
     STRAND_CHECK(l[i] == kIgnoreIndex || (l[i] >= 0 && l[i] < vocab_size),
                  "label {} at position {} is outside the vocabulary [0, {})", l[i], i, vocab_size);
+}
+
+LMBatch LMBatch::to(Device device, DType weight_dtype, int64_t vocab_size) const {
+  check_ids(vocab_size);
   LMBatch b;
   b.tokens = tokens.to(device);
   b.labels = labels.to(device);

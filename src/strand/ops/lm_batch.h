@@ -21,8 +21,11 @@ struct LMBatch {
 
   // Next-token labels for each sequence.
   static LMBatch from_sequences(const std::vector<std::vector<int32_t>>& sequences);
+  // Checks every token, and every label but kIgnoreIndex, against the vocabulary [0, vocab_size) of a host
+  // batch: device kernels trust their indices.
+  void check_ids(int64_t vocab_size) const;
   // A copy on `device`, loss weights as `weight_dtype` (the statistics dtype of the model's activations).
-  // Checks every token against the vocabulary first: device kernels trust their indices.
+  // Checks the ids first (check_ids).
   LMBatch to(Device device, DType weight_dtype, int64_t vocab_size) const;
   // From packed tokens and cu_seqlens (I32 or I64 on input), next-token labels inside each sequence.
   static LMBatch from_packed(const Tensor& tokens, const Tensor& cu_seqlens);

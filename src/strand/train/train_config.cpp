@@ -93,9 +93,9 @@ void TrainConfig::bind(ConfigSchema& s, const std::string& arch) {
   s.add("train.eval_every", &train.eval_every, 50, "steps between validation passes (0: only at the end)");
   s.add("train.eval_batches", &train.eval_batches, 8, "validation micro-batches per pass (0: all)");
   s.add("train.threads", &train.threads, 0, "CPU threads (0: all cores)");
-  s.add_choice(
-      "train.device", &train.device, "cpu", {"cpu", "cuda"},
-      "where to train: cpu (F32 reference) or cuda (F32 master weights, compute in train.precision)");
+  s.add("train.device", &train.device, "cpu",
+        "where to train: cpu (F32 reference), or cuda / cuda:N (the first GPU / GPU N, from 0: F32 master "
+        "weights, compute in train.precision); checked when training starts");
   s.add_choice(
       "train.precision", &train.precision, "bf16", {"bf16", "fp32"},
       "compute precision of activations and weight copies on cuda (the CPU always computes in fp32)");

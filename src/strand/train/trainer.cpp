@@ -10,6 +10,7 @@
 #include "strand/ops/elementwise.h"
 #include "strand/ops/precision.h"
 #include "strand/ops/work_profile.h"
+#include "strand/train/batch_upload.h"
 #include "strand/train/checkpoint.h"
 #include "strand/train/metrics.h"
 #include "strand/train/optimizer.h"
@@ -104,11 +105,18 @@ void load_initial_weights(LanguageModel& model, const std::string& from) {
   fmt::print("model: weights loaded from {}\n", from);
 }
 
+// Makes train.device this thread's device (checking that it exists) and places the model on it.
 nn::Placement placement_of(const TrainConfig& c) {
-  if (c.train.device == "cpu") return DType::F32;
-  STRAND_CHECK(
-      cuda_device_count() > 0, "train.device=cuda, but {}",
-      cuda_device_count() == 0 ? "no CUDA GPU is visible (or this strand was built without CUDA)" : "");
+  const Device device = parse_device(c.train.device, "train.device");
+  if (device.type == DeviceType::CPU) return DType::F32;
+  STRAND_CHECK(cuda_device_count() > 0,
+               "train.device={}, but no CUDA GPU is visible (or this strand was built without CUDA)",
+               c.train.device);
+  try {
+    select_device(device);
+  } catch (const Error& e) {
+    throw Error(fmt::format("train.device={}: {}", c.train.device, e.what()));
+  }
   return nn::Placement::cuda(c.train.precision == "bf16" ? DType::BF16 : DType::F32);
 }
 
@@ -134,15 +142,12 @@ struct EvalResult {
   int64_t tokens = 0;
 };
 
-LMBatch on_device(const LMBatch& b, const LanguageModel& model) {
-  return b.to(model.device(), statistics_dtype(model.device(), model.dtype()), model.vocab_size());
-}
-
-EvalResult evaluate(LanguageModel& model, Arena& arena, const std::vector<LMBatch>& batches) {
+EvalResult evaluate(LanguageModel& model, Arena& arena, BatchUploader& uploader,
+                    const std::vector<LMBatch>& batches) {
   LossSums total;
   for (const LMBatch& b : batches) {
     arena.reset();
-    const LossSums s = lm_loss(model, arena, on_device(b, model)).sums;
+    const LossSums s = lm_loss(model, arena, uploader.upload(b)).sums;
     total.loss_sum += s.loss_sum;
     total.weight_sum += s.weight_sum;
     total.tokens += s.tokens;
@@ -174,8 +179,9 @@ double unigram_entropy(const std::vector<LMBatch>& batches) {
 // One training run, in phases. Set-up: data, model and optimizer, resume, metrics. Each step then runs
 //   fetch       the step's micro-batches on the host (built while the GPU ran the step before) and their
 //               label weight, summed over ranks into the loss normaliser;
-//   upload      the micro-batches to the model's device;
-//   forward/backward  of every micro-batch, the last one reporting finished gradients to the sync;
+//   upload and forward/backward, micro-batch by micro-batch: each goes through the pinned staging buffer
+//               into the device batch arena (BatchUploader), and the last one's backward reports finished
+//               gradients to the sync;
 //   sync        every gradient reduced (GradientSync::finish);
 //   optimizer   clip and update;
 //   bookkeeping the step's one read-back (its loss), metrics, evaluation and checkpoints;
@@ -194,7 +200,6 @@ class Trainer {
   void open_metrics();
 
   StepBatches fetch();
-  std::vector<LMBatch> upload(const StepBatches& batches) const;
   void forward_backward(const std::vector<LMBatch>& micro, double normaliser);
   void bookkeeping(const StepBatches& batches, double normaliser, double seconds);
   bool stop_requested(int64_t last_step);
@@ -221,8 +226,11 @@ class Trainer {
   nn::ParameterList params_;
   std::unique_ptr<AdamW> optimizer_;
   std::unique_ptr<Arena> arena_;
-  Tensor step_sums_;  // F64 [3] on the model's device: the step's loss sums (lm_loss_accumulate)
+  std::unique_ptr<BatchUploader> uploader_;
+  Tensor step_sums_;       // F64 [3] on the model's device: the step's loss sums (lm_loss_accumulate)
+  Tensor step_sums_host_;  // their read-back, pinned on a GPU
   bool on_gpu_ = false;
+  uint64_t allocator_calls_logged_ = 0;  // device allocations and frees up to the last metrics record
 
   // Progress.
   std::optional<CheckpointManager> checkpoints_;
@@ -348,19 +356,13 @@ StepBatches Trainer::fetch() {
   return b;
 }
 
-std::vector<LMBatch> Trainer::upload(const StepBatches& batches) const {
-  std::vector<LMBatch> out;
-  for (const LMBatch& b : batches.micro) out.push_back(on_device(b, *model_));
-  return out;
-}
-
 void Trainer::forward_backward(const std::vector<LMBatch>& micro, double normaliser) {
   for (size_t i = 0; i < micro.size(); ++i) {
     arena_->reset();
     // Only the last micro-batch's backward leaves final gradients to reduce.
     if (i + 1 == micro.size())
       model_->set_gradients_ready([this](const nn::ParameterList& p) { sync_.gradients_ready(p); });
-    lm_loss_accumulate(*model_, *arena_, micro[i], normaliser, step_sums_);
+    lm_loss_accumulate(*model_, *arena_, uploader_->upload(micro[i]), normaliser, step_sums_);
     model_->set_gradients_ready({});
   }
 }
@@ -389,7 +391,7 @@ void Trainer::save(int64_t at_step) {
 
 void Trainer::run_eval(int64_t at_step) {
   if (val_batches_.empty()) return;
-  const EvalResult e = evaluate(*model_, *arena_, val_batches_);
+  const EvalResult e = evaluate(*model_, *arena_, *uploader_, val_batches_);
   result_.final_val_loss = e.loss;
   logger_.write({at_step,
                  now_seconds(),
@@ -411,6 +413,10 @@ void Trainer::log_window() {
     metrics["train/mfu"] = window_flops_ / window_time_ / (c_.train.peak_tflops * 1e12);
     metrics["train/peak_gpu_memory_gib"] =
         static_cast<double>(cuda_peak_allocated_bytes()) / static_cast<double>(1 << 30);
+    // Allocator calls since the last record: 0 in steady steps, which must neither allocate nor free.
+    const uint64_t calls = cuda_allocator_calls().total();
+    metrics["train/device_allocations"] = static_cast<double>(calls - allocator_calls_logged_);
+    allocator_calls_logged_ = calls;
   }
   if (c_.train.profile) {
     const auto steps = static_cast<double>(window_steps_);
@@ -431,7 +437,8 @@ void Trainer::log_window() {
 // The step's one synchronisation: its loss (and, when logged, its gradient norm) read back.
 void Trainer::bookkeeping(const StepBatches& batches, double normaliser, double seconds) {
   const double weight_sum = normaliser;
-  const double loss_sum = sync_.global_sum(step_sums_.to(Device::cpu()).item(0));
+  Tensor(step_sums_host_).copy_from(step_sums_);
+  const double loss_sum = sync_.global_sum(step_sums_host_.item(0));
   const double loss = weight_sum > 0 ? loss_sum / weight_sum : NAN;
   STRAND_CHECK(std::isfinite(loss) || weight_sum == 0,
                "loss is {} at step {}: training diverged (lower optimizer.lr, or check the data); the last "
@@ -509,6 +516,10 @@ TrainResult Trainer::run() {
   open_metrics();
   arena_ = std::make_unique<Arena>(size_t{1} << 20, placement_.device);
   step_sums_ = Tensor::zeros({3}, DType::F64, placement_.device);
+  step_sums_host_ = on_gpu_ ? pinned_host_tensor({3}, DType::F64) : Tensor::empty({3}, DType::F64);
+  uploader_ = std::make_unique<BatchUploader>(placement_.device, statistics_dtype(placement_.device, model.dtype()),
+                                              model.vocab_size(), largest_micro_batch(batch_options(c_)));
+  allocator_calls_logged_ = cuda_allocator_calls().total();
   const WorkProfiling profiling(c_.train.profile);
   result_.val_unigram_entropy = unigram_entropy(val_batches_);
 
@@ -528,7 +539,7 @@ TrainResult Trainer::run() {
     const double normaliser = sync_.global_sum(batches.weight_sum);
     // Upload and forward/backward.
     zero(step_sums_);
-    if (normaliser > 0) forward_backward(upload(batches), normaliser);
+    if (normaliser > 0) forward_backward(batches.micro, normaliser);
     // Gradient sync and optimizer.
     sync_.finish();
     lr_ = learning_rate(schedule, step_);

@@ -750,18 +750,30 @@ struct PlanEntry {
   std::string unsupported_reason;
 };
 
-// The process's cuDNN state; ops run on one thread, the mutex only keeps concurrent callers correct.
+// Whether the current device runs ragged layouts with grouped-query heads and I64 offsets: cuDNN 9.6 and a
+// Hopper or newer GPU.
+bool device_supports_packed_attention() {
+  if (cudnnGetVersion() < 90600) return false;
+  int device = 0, major = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+    static_cast<void>(cudaGetLastError());  // clear it, or the next launch check would report it
+    return false;
+  }
+  return major >= 9;
+}
+
+// One device's cuDNN state (cuda::per_device: built on the device's first use, released with the process);
+// ops run on one thread, the mutex only keeps concurrent callers correct.
 struct CudnnState {
   std::mutex mutex;
-  cudnnHandle_t handle = nullptr;  // created on first use, released with the process
+  cudnnHandle_t handle = nullptr;  // created on first use
   std::map<PlanKey, PlanEntry> plans;
+  bool packed_supported = device_supports_packed_attention();
 };
 
 CudnnState& state() {
-  // Never destroyed: destroying plans during static destruction could run after CUDA has shut down; the
-  // handle and plans are released with the process.
-  static CudnnState* const s = new CudnnState;
-  return *s;
+  return per_device<CudnnState>();
 }
 
 cudnnHandle_t cudnn_handle(CudnnState& s) {
@@ -829,19 +841,8 @@ bool shape_fits(DType act, const AttentionShape& shape) {
          shape.heads > 0 && shape.kv_heads > 0 && shape.heads % shape.kv_heads == 0;
 }
 
-// Ragged (packed) layouts with grouped-query heads and I64 offsets need cuDNN 9.6 and a Hopper or newer GPU.
 bool runtime_supports_packed_attention() {
-  static const bool supported = [] {
-    if (cudnnGetVersion() < 90600) return false;
-    int device = 0, major = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
-      static_cast<void>(cudaGetLastError());  // clear it, or the next launch check would report it
-      return false;
-    }
-    return major >= 9;
-  }();
-  return supported;
+  return state().packed_supported;
 }
 
 void require_fit(const char* op, DType act, const AttentionShape& shape) {

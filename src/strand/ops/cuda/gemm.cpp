@@ -8,7 +8,8 @@
 // candidates whose results on the live operands are bit-identical to the first's (gemm_tuning.h), and the
 // fastest is kept, so tuning changes how fast a run computes, not what.
 // Shapes of one-off batches (packed batches of varying length) never reach that count and keep the first
-// candidate. STRAND_GEMM_TUNING=off keeps the first candidate everywhere.
+// candidate. STRAND_GEMM_TUNING=off keeps the first candidate everywhere. The trial buffer tuning writes to
+// is sized when a shape is first seen, so that tuning, which happens in a steady step, allocates nothing.
 #include "strand/ops/cuda/gemm.h"
 
 #include "strand/core/device_memory.h"
@@ -121,13 +122,52 @@ Plan make_plan(const Gemm& g) {
   return p;
 }
 
-// cuBLASLt's workspace: the op scratch on the main stream, a buffer of its own on the side stream, whose
-// products overlap the main stream's.
-void* workspace_for(cudaStream_t stream) {
-  if (stream != side_stream()) return scratch(kWorkspaceBytes);
-  static void* const side = device_alloc(Device::cuda(), kWorkspaceBytes);  // kept, like the handle
-  return side;
+// Bytes of g's output, from its first element to its last (rows ldc apart).
+size_t output_bytes(const Gemm& g) {
+  return static_cast<size_t>((g.m - 1) * g.ldc + g.n) * dtype_size(g.c_dtype);
 }
+
+// The trial buffer tuning g needs: its rounded-up result, then the fingerprint's word (gemm_tuning.h).
+size_t trial_bytes_for(const Gemm& g) {
+  return trial_result_bytes(output_bytes(g)) + kTrialSumBytes;
+}
+
+// One device's plans and buffers, kept for the process's lifetime like its cuBLASLt handle.
+struct GemmState {
+  Device device = current_cuda_device();
+  std::mutex mutex;
+  std::map<Key, Plan> plans;
+  void* side_workspace = nullptr;  // created with the first product on the side stream
+  void* trial = nullptr;           // large enough for every shape seen that could still be tuned
+  size_t trial_bytes = 0;
+
+  // cuBLASLt's workspace: the op scratch on the main stream, a buffer of its own on the side stream, whose
+  // products overlap the main stream's.
+  void* workspace_for(cudaStream_t stream) {
+    if (stream != side_stream()) return scratch(kWorkspaceBytes);
+    if (side_workspace == nullptr) side_workspace = device_alloc(device, kWorkspaceBytes);
+    return side_workspace;
+  }
+
+  // Grows the trial buffer to `bytes` when a new shape needs more. Growth waits for the stream, which may
+  // still be tuning into the old buffer. Out of memory, the buffer keeps its size and the shape will keep
+  // its first candidate: a correct choice, merely untuned.
+  void reserve_trial(size_t bytes, cudaStream_t stream) {
+    if (bytes <= trial_bytes) return;
+    void* grown = nullptr;
+    try {
+      grown = device_alloc(device, bytes);
+    } catch (const Error&) {
+      return;
+    }
+    if (trial != nullptr) {
+      check_cuda(cudaStreamSynchronize(stream), "gemm: trial buffer resize");
+      device_free(device, trial);
+    }
+    trial = grown;
+    trial_bytes = bytes;
+  }
+};
 
 // g's product with one algorithm, written to d (g.c, or a trial buffer of the same layout).
 void matmul(const Gemm& g, const Plan& p, const cublasLtMatmulAlgo_t& algo, void* d, cudaStream_t stream) {
@@ -135,30 +175,32 @@ void matmul(const Gemm& g, const Plan& p, const cublasLtMatmulAlgo_t& algo, void
     check_lt(
         cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias, sizeof(g.bias)),
         "set BIAS_POINTER");
-  void* workspace = workspace_for(stream);
+  void* workspace = per_device<GemmState>().workspace_for(stream);
   const void* c_in = g.c_in != nullptr ? g.c_in : g.c;
   check_lt(cublasLtMatmul(cublaslt(), p.desc, &g.alpha, g.b, p.a, g.a, p.b, &g.beta, c_in, p.c, d, p.c, &algo,
                           workspace, kWorkspaceBytes, stream),
            "Matmul");
 }
 
-void tune(const Gemm& g, Plan& p, cudaStream_t stream) {
-  const size_t out_bytes = static_cast<size_t>((g.m - 1) * g.ldc + g.n) * dtype_size(g.c_dtype);
+void tune(const Gemm& g, Plan& p, const GemmState& s, cudaStream_t stream) {
+  if (s.trial_bytes < trial_bytes_for(g)) return;  // reserve_trial found no memory for it
   p.chosen = static_cast<size_t>(fastest_identical_candidate(
-      static_cast<int>(p.candidates.size()), out_bytes,
+      static_cast<int>(p.candidates.size()), s.trial, trial_result_bytes(output_bytes(g)),
       [&](int i, void* out) { matmul(g, p, p.candidates[static_cast<size_t>(i)], out, stream); }, stream));
 }
 
-// The plan of g's shape, counting this use and tuning the shape on its kTuneAtUse-th.
+// The plan of g's shape on the current device, counting this use and tuning the shape on its kTuneAtUse-th.
 const Plan& plan_for(const Gemm& g, cudaStream_t stream) {
-  static std::mutex mutex;
-  static std::map<Key, Plan> plans;  // kept for the process's lifetime, like the handle
+  GemmState& s = per_device<GemmState>();
   const Key key{g.trans_a, g.trans_b, g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.ab, g.c_dtype, g.bias != nullptr};
-  const std::lock_guard lock(mutex);
-  auto it = plans.find(key);
-  if (it == plans.end()) it = plans.emplace(key, make_plan(g)).first;
+  const std::lock_guard lock(s.mutex);
+  auto it = s.plans.find(key);
+  if (it == s.plans.end()) {
+    it = s.plans.emplace(key, make_plan(g)).first;
+    if (tuning_enabled() && it->second.candidates.size() > 1) s.reserve_trial(trial_bytes_for(g), stream);
+  }
   Plan& p = it->second;
-  if (++p.uses == kTuneAtUse && tuning_enabled()) tune(g, p, stream);
+  if (++p.uses == kTuneAtUse && tuning_enabled()) tune(g, p, s, stream);
   return p;
 }
 

@@ -1,6 +1,5 @@
 #include "strand/ops/cuda/gemm_tuning.h"
 
-#include "strand/core/device_memory.h"
 #include "strand/core/error.h"
 #include "strand/ops/cuda/fingerprint.h"
 #include "strand/ops/cuda/launch.h"
@@ -8,7 +7,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
-#include <optional>
 #include <vector>
 
 namespace strand::cuda {
@@ -16,27 +14,6 @@ namespace {
 
 constexpr int kRounds = 2;  // timing rounds over all candidates; each candidate's best round counts
 constexpr int kRunsPerRound = 3;
-
-// Owns the trial buffer (the result, then the fingerprint's accumulator) for one tuning.
-class TrialBuffer {
- public:
-  explicit TrialBuffer(size_t result_bytes) : result_bytes_((result_bytes + 255) / 256 * 256) {
-    ptr_ = device_alloc(Device::cuda(), result_bytes_ + sizeof(unsigned long long));
-  }
-  ~TrialBuffer() { device_free(Device::cuda(), ptr_); }
-  TrialBuffer(const TrialBuffer&) = delete;
-  TrialBuffer& operator=(const TrialBuffer&) = delete;
-
-  void* result() const { return ptr_; }
-  size_t result_bytes() const { return result_bytes_; }
-  unsigned long long* sum() const {
-    return reinterpret_cast<unsigned long long*>(static_cast<char*>(ptr_) + result_bytes_);
-  }
-
- private:
-  size_t result_bytes_;
-  void* ptr_ = nullptr;
-};
 
 struct TimingEvent {
   TimingEvent() { check_cuda(cudaEventCreate(&event), "gemm tuning: event"); }
@@ -48,23 +25,18 @@ struct TimingEvent {
 
 }  // namespace
 
-int fastest_identical_candidate(int count, size_t out_bytes, const std::function<void(int, void*)>& run,
-                                cudaStream_t stream) {
+int fastest_identical_candidate(int count, void* trial, size_t result_bytes,
+                                const std::function<void(int, void*)>& run, cudaStream_t stream) {
   if (count < 2) return 0;
-  std::optional<TrialBuffer> trial;
-  try {
-    trial.emplace(out_bytes);
-  } catch (const Error&) {
-    return 0;  // no room for a trial result: the first candidate, untimed, is still a correct choice
-  }
+  auto* sum = reinterpret_cast<unsigned long long*>(static_cast<char*>(trial) + result_bytes);
   // Bytes past out_bytes (alignment padding) are zeroed once and never written, so they fingerprint alike.
-  check_cuda(cudaMemsetAsync(trial->result(), 0, trial->result_bytes(), stream), "gemm tuning: clear");
+  check_cuda(cudaMemsetAsync(trial, 0, result_bytes, stream), "gemm tuning: clear");
 
   std::vector<int> identical;
   uint64_t reference = 0;
   for (int i = 0; i < count; ++i) {
-    run(i, trial->result());
-    const uint64_t print = fingerprint(trial->result(), trial->result_bytes(), trial->sum(), stream);
+    run(i, trial);
+    const uint64_t print = fingerprint(trial, result_bytes, sum, stream);
     if (i == 0) reference = print;
     if (print == reference) identical.push_back(i);
   }
@@ -74,7 +46,7 @@ int fastest_identical_candidate(int count, size_t out_bytes, const std::function
   for (int round = 0; round < kRounds; ++round) {
     for (size_t j = 0; j < identical.size(); ++j) {
       check_cuda(cudaEventRecord(start.event, stream), "gemm tuning: event");
-      for (int r = 0; r < kRunsPerRound; ++r) run(identical[j], trial->result());
+      for (int r = 0; r < kRunsPerRound; ++r) run(identical[j], trial);
       check_cuda(cudaEventRecord(stop.event, stream), "gemm tuning: event");
       check_cuda(cudaEventSynchronize(stop.event), "gemm tuning: timing");
       float ms = 0;
