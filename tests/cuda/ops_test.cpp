@@ -310,6 +310,28 @@ TEST_P(CudaOps, SwiGluMatchesCpu) {
   }
 }
 
+// gate and up as the halves of one fused [T, 2F] product and their gradients written into one [T, 2F]
+// buffer, as the gated MLP runs them (the NaN-filled output fails any element left unwritten). F = 101 puts
+// rows off 16-byte boundaries, so the kernels take their one-element path.
+TEST_P(CudaOps, SwiGluOnFusedHalvesMatchesCpu) {
+  const int64_t rows = 300;
+  for (const int64_t f : {int64_t{1024}, int64_t{101}}) {
+    SCOPED_TRACE(fmt::format("gate/up [{}, 2 x {}]", rows, f));
+    const auto gate = [f](const Tensor& t) { return t.narrow(1, 0, f); };
+    const auto up = [f](const Tensor& t) { return t.narrow(1, f, f); };
+    const Operand gate_up = input({rows, 2 * f}, 3.0);
+    const Operand out = act_output({rows, f});
+    for (Side s : kSides) swiglu_forward(out.*s, gate(gate_up.*s), up(gate_up.*s));
+    expect_match("out", out, tol());
+
+    const Operand dout = input({rows, f});
+    const Operand dgate_up = act_output({rows, 2 * f});
+    for (Side s : kSides)
+      swiglu_backward(gate(dgate_up.*s), up(dgate_up.*s), dout.*s, gate(gate_up.*s), up(gate_up.*s));
+    expect_match("dgate_up", dgate_up, tol());
+  }
+}
+
 // 37 x 101 elements end in a remainder shorter than one 16-byte access.
 TEST_P(CudaOps, GeluMatchesCpu) {
   for (const Shape& shape : {Shape{512, 1024}, Shape{37, 101}}) {
