@@ -8,6 +8,7 @@
 #include "strand/ops/activation.h"
 #include "strand/ops/attention.h"
 #include "strand/ops/cuda/fingerprint.h"
+#include "strand/ops/cuda/gemm.h"
 #include "strand/ops/elementwise.h"
 #include "strand/ops/embedding.h"
 #include "strand/ops/linear.h"
@@ -309,6 +310,28 @@ TEST_P(CudaOps, SwiGluMatchesCpu) {
     for (Side s : kSides) swiglu_backward(dgate.*s, dup.*s, dout.*s, gate.*s, up.*s);
     expect_match("dgate", dgate, tol());
     expect_match("dup", dup, tol());
+  }
+}
+
+// gate and up as the halves of one fused [T, 2F] product and their gradients written into one [T, 2F]
+// buffer, as the gated MLP runs them (the NaN-filled output fails any element left unwritten). F = 101 puts
+// rows off 16-byte boundaries, so the kernels take their one-element path.
+TEST_P(CudaOps, SwiGluOnFusedHalvesMatchesCpu) {
+  const int64_t rows = 300;
+  for (const int64_t f : {int64_t{1024}, int64_t{101}}) {
+    SCOPED_TRACE(fmt::format("gate/up [{}, 2 x {}]", rows, f));
+    const auto gate = [f](const Tensor& t) { return t.narrow(1, 0, f); };
+    const auto up = [f](const Tensor& t) { return t.narrow(1, f, f); };
+    const Operand gate_up = input({rows, 2 * f}, 3.0);
+    const Operand out = act_output({rows, f});
+    for (Side s : kSides) swiglu_forward(out.*s, gate(gate_up.*s), up(gate_up.*s));
+    expect_match("out", out, tol());
+
+    const Operand dout = input({rows, f});
+    const Operand dgate_up = act_output({rows, 2 * f});
+    for (Side s : kSides)
+      swiglu_backward(gate(dgate_up.*s), up(dgate_up.*s), dout.*s, gate(gate_up.*s), up(gate_up.*s));
+    expect_match("dgate_up", dgate_up, tol());
   }
 }
 
@@ -752,6 +775,30 @@ TEST_P(CudaOps, GemmTuningKeepsResultsBitIdentical) {
   EXPECT_TRUE(testing::bitwise_equal(first[2], last[2])) << "dw";
 }
 
+// cuda::gemm reads each operand's dtype from its own descriptor: operands in the test's dtype into an output
+// of that dtype and, for BF16 operands, into F32 (as weight gradients accumulate).
+TEST_P(CudaOps, GemmTakesEachOperandsDtype) {
+  const int64_t m = 129, n = 72, k = 264;
+  const Operand a = input({m, k}), b = input({n, k}, 1.0 / std::sqrt(static_cast<double>(k)));
+  std::vector<DType> outputs = {act()};
+  if (act() != DType::F32) outputs.push_back(DType::F32);
+  for (const DType c_dtype : outputs) {
+    SCOPED_TRACE(fmt::format("{} x {} into {}", dtype_name(act()), dtype_name(act()), dtype_name(c_dtype)));
+    const Operand c = output({m, n}, c_dtype);
+    linear_forward(c.host, a.host, b.host, Tensor());
+    cuda::Gemm g;
+    g.trans_b = true;
+    g.m = m;
+    g.n = n;
+    g.k = k;
+    g.a = {a.device.raw(), k, act()};
+    g.b = {b.device.raw(), k, act()};
+    g.c = {c.device.raw(), n, c_dtype};
+    cuda::gemm(g, cuda::stream());
+    expect_match("c", c, tol());
+  }
+}
+
 TEST_F(CudaOpChecks, FingerprintTellsBuffersApart) {
   Tensor a = Tensor::zeros({1000, 257}, DType::F32);
   for (int64_t i = 0; i < a.numel(); ++i) a.data<float>()[i] = static_cast<float>(i % 977) * 0.5f;
@@ -768,6 +815,52 @@ TEST_F(CudaOpChecks, FingerprintTellsBuffersApart) {
   Tensor swapped = a.clone();  // equal words at other places
   std::swap(swapped.data<float>()[0], swapped.data<float>()[1]);
   EXPECT_NE(print(a), print(swapped));
+}
+
+// Descriptors gemm() cannot run yet are refused, naming the operand, before anything reaches the GPU (so this
+// runs without one): FP8 dtypes, scales and amax (FP8 products to come), mixed operand dtypes (cuBLASLt mixes
+// them only in FP8 products) and a BF16 output of F32 operands.
+TEST(CudaGemmChecks, RefusesDescriptorsItCannotRun) {
+  float scale = 1, amax = 0;
+  const auto valid = [] {
+    cuda::Gemm g;
+    g.m = g.n = g.k = 8;
+    g.a = {nullptr, 8, DType::BF16};
+    g.b = {nullptr, 8, DType::BF16};
+    g.c = {nullptr, 8, DType::F32};
+    return g;
+  };
+  EXPECT_NO_THROW(cuda::check_gemm(valid()));
+  struct Case {
+    const char* what;
+    std::function<void(cuda::Gemm&)> change;
+    std::vector<std::string> message;
+  };
+  const std::vector<Case> cases = {
+      {"E4M3 A", [](cuda::Gemm& g) { g.a.dtype = DType::F8E4M3; }, {"operand A", "F8_E4M3", "FP8"}},
+      {"E5M2 B", [](cuda::Gemm& g) { g.b.dtype = DType::F8E5M2; }, {"operand B", "F8_E5M2", "FP8"}},
+      {"E4M3 C", [](cuda::Gemm& g) { g.c.dtype = DType::F8E4M3; }, {"operand C", "FP8"}},
+      {"scale on A", [&](cuda::Gemm& g) { g.a.scale = &scale; }, {"operand A", "scale"}},
+      {"scale on B", [&](cuda::Gemm& g) { g.b.scale = &scale; }, {"operand B", "scale"}},
+      {"scale on C", [&](cuda::Gemm& g) { g.c.scale = &scale; }, {"operand C", "scale"}},
+      {"amax of C", [&](cuda::Gemm& g) { g.c.amax = &amax; }, {"output C", "amax"}},
+      {"F32 A, BF16 B", [](cuda::Gemm& g) { g.a.dtype = DType::F32; }, {"A (F32)", "B (BF16)"}},
+      {"F32 into BF16",
+       [](cuda::Gemm& g) {
+         g.a.dtype = g.b.dtype = DType::F32;
+         g.c.dtype = DType::BF16;
+       },
+       {"output C is BF16"}},
+      {"F16 operands", [](cuda::Gemm& g) { g.a.dtype = g.b.dtype = DType::F16; }, {"operand A", "F16"}},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    cuda::Gemm g = valid();
+    c.change(g);
+    const std::string message = testing::error_of([&] { cuda::check_gemm(g); });
+    for (const std::string& part : c.message) EXPECT_CONTAINS(message, part);
+    EXPECT_THROW(cuda::gemm(g, nullptr), Error);  // gemm() checks first
+  }
 }
 
 TEST_F(CudaOpChecks, AttentionNeedsMaxSeqlen) {

@@ -29,6 +29,8 @@ TEST(FusedLinear, MatchesSeparateProjections) {
   fused.collect(fused_params);
   for (auto& l : separate) l->collect(separate_params);
   ASSERT_EQ(fused_params.size(), separate_params.size());
+  for (size_t i = 0; i < parts.size(); ++i)
+    EXPECT_EQ(&fused.weight(i), fused_params[2 * i]) << parts[i].prefix;
   for (size_t i = 0; i < fused_params.size(); ++i) {
     EXPECT_EQ(fused_params[i]->name, separate_params[i]->name);
     EXPECT_EQ(fused_params[i]->value.shape(), separate_params[i]->value.shape());

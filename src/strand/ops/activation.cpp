@@ -22,16 +22,16 @@ void swiglu_forward(const Tensor& out, const Tensor& gate, const Tensor& up) {
   const char* op = "swiglu_forward";
   const Device device = ops_detail::common_device(op, {{"out", out}, {"gate", gate}, {"up", up}});
   const WorkScope scope(WorkKind::elementwise, device, op, shape_of(gate));
-  ops_detail::check_act(gate, "gate", {-1, -1});
-  check_same(up, "up", gate);
-  check_same(out, "out", gate);
+  const int64_t ld_gate = ops_detail::check_act_rows(gate, "gate", {-1, -1});
+  const int64_t ld_up = ops_detail::check_rows(up, "up", gate.dtype(), gate.shape());
+  const int64_t ld_out = ops_detail::check_rows(out, "out", gate.dtype(), gate.shape());
   if (device.type == DeviceType::CPU) {
-    cpu::swiglu_forward(out, gate, up);
+    cpu::swiglu_forward(out, ld_out, gate, ld_gate, up, ld_up);
     return;
   }
 #if defined(STRAND_WITH_CUDA)
-  const int64_t rows = gate.size(0), cols = gate.size(1);
-  cuda::swiglu_forward(gate.dtype(), out.raw(), cols, gate.raw(), up.raw(), cols, rows, cols, cuda::stream());
+  cuda::swiglu_forward(gate.dtype(), gate.size(0), gate.size(1), {out.raw(), ld_out}, {gate.raw(), ld_gate},
+                       {up.raw(), ld_up}, cuda::stream());
 #else
   ops_detail::no_cuda(op);
 #endif
@@ -43,17 +43,19 @@ void swiglu_backward(const Tensor& dgate, const Tensor& dup, const Tensor& dout,
   const Device device = ops_detail::common_device(
       op, {{"dgate", dgate}, {"dup", dup}, {"dout", dout}, {"gate", gate}, {"up", up}});
   const WorkScope scope(WorkKind::elementwise, device, op, shape_of(gate));
-  ops_detail::check_act(gate, "gate", {-1, -1});
-  for (auto [t, name] : {std::pair{&up, "up"}, {&dout, "dout"}, {&dgate, "dgate"}, {&dup, "dup"}})
-    check_same(*t, name, gate);
+  const int64_t ld_gate = ops_detail::check_act_rows(gate, "gate", {-1, -1});
+  const int64_t ld_up = ops_detail::check_rows(up, "up", gate.dtype(), gate.shape());
+  const int64_t ld_dout = ops_detail::check_rows(dout, "dout", gate.dtype(), gate.shape());
+  const int64_t ld_dgate = ops_detail::check_rows(dgate, "dgate", gate.dtype(), gate.shape());
+  const int64_t ld_dup = ops_detail::check_rows(dup, "dup", gate.dtype(), gate.shape());
   if (device.type == DeviceType::CPU) {
-    cpu::swiglu_backward(dgate, dup, dout, gate, up);
+    cpu::swiglu_backward(dgate, ld_dgate, dup, ld_dup, dout, ld_dout, gate, ld_gate, up, ld_up);
     return;
   }
 #if defined(STRAND_WITH_CUDA)
-  const int64_t rows = gate.size(0), cols = gate.size(1);
-  cuda::swiglu_backward(gate.dtype(), dgate.raw(), dup.raw(), dout.raw(), cols, gate.raw(), up.raw(), cols,
-                        rows, cols, cuda::stream());
+  cuda::swiglu_backward(gate.dtype(), gate.size(0), gate.size(1), {dgate.raw(), ld_dgate},
+                        {dup.raw(), ld_dup}, {dout.raw(), ld_dout}, {gate.raw(), ld_gate}, {up.raw(), ld_up},
+                        cuda::stream());
 #else
   ops_detail::no_cuda(op);
 #endif

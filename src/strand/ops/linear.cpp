@@ -22,7 +22,7 @@ thread_local Deferral deferral;
 
 #if defined(STRAND_WITH_CUDA)
 // c [m, n] = op(a) op(b) over contiguous row-major tensors, op(a) [m, k] and op(b) [k, n] (a stored [k, m] if
-// trans_a, b stored [n, k] if trans_b), in a's dtype into c's.
+// trans_a, b stored [n, k] if trans_b), each operand in its own dtype.
 cuda::Gemm product(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const Tensor& a,
                    const Tensor& b, const Tensor& c) {
   cuda::Gemm g;
@@ -31,14 +31,9 @@ cuda::Gemm product(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, 
   g.m = m;
   g.n = n;
   g.k = k;
-  g.a = a.raw();
-  g.lda = trans_a ? m : k;
-  g.b = b.raw();
-  g.ldb = trans_b ? k : n;
-  g.c = c.raw();
-  g.ldc = n;
-  g.ab = a.dtype();
-  g.c_dtype = c.dtype();
+  g.a = {a.raw(), trans_a ? m : k, a.dtype()};
+  g.b = {b.raw(), trans_b ? k : n, b.dtype()};
+  g.c = {c.raw(), n, c.dtype()};
   return g;
 }
 #endif

@@ -14,30 +14,35 @@ T sigmoid(T x) {
 }
 
 template <typename T>
-void swiglu_fwd(const Tensor& out, const Tensor& gate, const Tensor& up) {
-  const T* g = gate.data<T>();
-  const T* u = up.data<T>();
-  T* o = out.data<T>();
-  const int64_t n = out.numel();
+void swiglu_fwd(const Tensor& out, int64_t ld_out, const Tensor& gate, int64_t ld_gate, const Tensor& up,
+                int64_t ld_up) {
+  const int64_t rows = gate.size(0), cols = gate.size(1);
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i) o[i] = g[i] * sigmoid(g[i]) * u[i];
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* g = gate.data<T>() + r * ld_gate;
+    const T* u = up.data<T>() + r * ld_up;
+    T* o = out.data<T>() + r * ld_out;
+    for (int64_t c = 0; c < cols; ++c) o[c] = g[c] * sigmoid(g[c]) * u[c];
+  }
 }
 
 template <typename T>
-void swiglu_bwd(const Tensor& dgate, const Tensor& dup, const Tensor& dout, const Tensor& gate,
-                const Tensor& up) {
-  const T* g = gate.data<T>();
-  const T* u = up.data<T>();
-  const T* d = dout.data<T>();
-  T* dg = dgate.data<T>();
-  T* du = dup.data<T>();
-  const int64_t n = dout.numel();
+void swiglu_bwd(const Tensor& dgate, int64_t ld_dgate, const Tensor& dup, int64_t ld_dup, const Tensor& dout,
+                int64_t ld_dout, const Tensor& gate, int64_t ld_gate, const Tensor& up, int64_t ld_up) {
+  const int64_t rows = gate.size(0), cols = gate.size(1);
   // silu'(g) = s + g s (1 - s), s = sigmoid(g)
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    const T s = sigmoid(g[i]);
-    dg[i] = d[i] * u[i] * (s + g[i] * s * (T{1} - s));
-    du[i] = d[i] * g[i] * s;
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* g = gate.data<T>() + r * ld_gate;
+    const T* u = up.data<T>() + r * ld_up;
+    const T* d = dout.data<T>() + r * ld_dout;
+    T* dg = dgate.data<T>() + r * ld_dgate;
+    T* du = dup.data<T>() + r * ld_dup;
+    for (int64_t c = 0; c < cols; ++c) {
+      const T s = sigmoid(g[c]);
+      dg[c] = d[c] * u[c] * (s + g[c] * s * (T{1} - s));
+      du[c] = d[c] * g[c] * s;
+    }
   }
 }
 
@@ -72,15 +77,19 @@ void gelu_bwd(const Tensor& dx, const Tensor& dout, const Tensor& x) {
 
 namespace cpu {
 
-void swiglu_forward(const Tensor& out, const Tensor& gate, const Tensor& up) {
-  ops_detail::dispatch_float(gate.dtype(), "swiglu_forward",
-                             [&](auto tag) { swiglu_fwd<decltype(tag)>(out, gate, up); });
+void swiglu_forward(const Tensor& out, int64_t ld_out, const Tensor& gate, int64_t ld_gate, const Tensor& up,
+                    int64_t ld_up) {
+  ops_detail::dispatch_float(gate.dtype(), "swiglu_forward", [&](auto tag) {
+    swiglu_fwd<decltype(tag)>(out, ld_out, gate, ld_gate, up, ld_up);
+  });
 }
 
-void swiglu_backward(const Tensor& dgate, const Tensor& dup, const Tensor& dout, const Tensor& gate,
-                     const Tensor& up) {
-  ops_detail::dispatch_float(gate.dtype(), "swiglu_backward",
-                             [&](auto tag) { swiglu_bwd<decltype(tag)>(dgate, dup, dout, gate, up); });
+void swiglu_backward(const Tensor& dgate, int64_t ld_dgate, const Tensor& dup, int64_t ld_dup,
+                     const Tensor& dout, int64_t ld_dout, const Tensor& gate, int64_t ld_gate,
+                     const Tensor& up, int64_t ld_up) {
+  ops_detail::dispatch_float(gate.dtype(), "swiglu_backward", [&](auto tag) {
+    swiglu_bwd<decltype(tag)>(dgate, ld_dgate, dup, ld_dup, dout, ld_dout, gate, ld_gate, up, ld_up);
+  });
 }
 
 void gelu_forward(const Tensor& out, const Tensor& x) {

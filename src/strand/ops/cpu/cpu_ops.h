@@ -48,9 +48,12 @@ void attention_backward(const Tensor& dq, const Tensor& dk, const Tensor& dv, co
 void decode_attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k,
                               const Tensor& v, const AttentionOptions& options);
 
-void swiglu_forward(const Tensor& out, const Tensor& gate, const Tensor& up);
-void swiglu_backward(const Tensor& dgate, const Tensor& dup, const Tensor& dout, const Tensor& gate,
-                     const Tensor& up);
+// [T, F] operands whose rows lie ld_* elements apart.
+void swiglu_forward(const Tensor& out, int64_t ld_out, const Tensor& gate, int64_t ld_gate, const Tensor& up,
+                    int64_t ld_up);
+void swiglu_backward(const Tensor& dgate, int64_t ld_dgate, const Tensor& dup, int64_t ld_dup,
+                     const Tensor& dout, int64_t ld_dout, const Tensor& gate, int64_t ld_gate,
+                     const Tensor& up, int64_t ld_up);
 void gelu_forward(const Tensor& out, const Tensor& x);
 void gelu_backward(const Tensor& dx, const Tensor& dout, const Tensor& x);
 

@@ -26,42 +26,49 @@ __device__ __forceinline__ float sigmoid(float x) {
 constexpr float kInvSqrt2 = 0.70710678118654752440f;
 constexpr float kInvSqrt2Pi = 0.39894228040143267794f;
 
+// A [rows, cols] matrix whose rows lie ld elements apart (StridedRows, typed).
+template <typename T>
+struct Rows {
+  T* data;
+  int64_t ld;
+  __device__ T* at(int64_t row, int64_t col) const { return data + row * ld + col; }
+};
+
 // Threads over [rows, V-element vectors of a row]: thread x walks a row's vectors, thread y the rows.
 template <typename T, int V>
 __global__ void __launch_bounds__(kThreads)
-    swiglu_forward_kernel(T* out, int64_t ld_out, const T* gate, const T* up, int64_t ld_in, int64_t rows,
-                          int64_t cols) {
+    swiglu_forward_kernel(Rows<T> out, Rows<const T> gate, Rows<const T> up, int64_t rows, int64_t cols) {
   const int64_t row = int64_t{blockIdx.x} * blockDim.y + threadIdx.y;
   const int64_t col = (int64_t{blockIdx.y} * blockDim.x + threadIdx.x) * V;
   if (row >= rows || col >= cols) return;
   float g[V], u[V], o[V];
-  load<V>(gate + row * ld_in + col, g);
-  load<V>(up + row * ld_in + col, u);
+  load<V>(gate.at(row, col), g);
+  load<V>(up.at(row, col), u);
 #pragma unroll
   for (int k = 0; k < V; ++k) o[k] = g[k] * sigmoid(g[k]) * u[k];
-  store<V>(out + row * ld_out + col, o);
+  store<V>(out.at(row, col), o);
 }
 
 // silu'(g) = s + g s (1 - s), s = sigmoid(g).
 template <typename T, int V>
 __global__ void __launch_bounds__(kThreads)
-    swiglu_backward_kernel(T* dgate, T* dup, const T* dout, int64_t ld_out, const T* gate, const T* up,
-                           int64_t ld_in, int64_t rows, int64_t cols) {
+    swiglu_backward_kernel(Rows<T> dgate, Rows<T> dup, Rows<const T> dout, Rows<const T> gate,
+                           Rows<const T> up, int64_t rows, int64_t cols) {
   const int64_t row = int64_t{blockIdx.x} * blockDim.y + threadIdx.y;
   const int64_t col = (int64_t{blockIdx.y} * blockDim.x + threadIdx.x) * V;
   if (row >= rows || col >= cols) return;
   float d[V], g[V], u[V], dg[V], du[V];
-  load<V>(dout + row * ld_out + col, d);
-  load<V>(gate + row * ld_in + col, g);
-  load<V>(up + row * ld_in + col, u);
+  load<V>(dout.at(row, col), d);
+  load<V>(gate.at(row, col), g);
+  load<V>(up.at(row, col), u);
 #pragma unroll
   for (int k = 0; k < V; ++k) {
     const float s = sigmoid(g[k]);
     dg[k] = d[k] * u[k] * (s + g[k] * s * (1.0f - s));
     du[k] = d[k] * g[k] * s;
   }
-  store<V>(dgate + row * ld_in + col, dg);
-  store<V>(dup + row * ld_in + col, du);
+  store<V>(dgate.at(row, col), dg);
+  store<V>(dup.at(row, col), du);
 }
 
 template <typename T>
@@ -113,48 +120,57 @@ RowTiles row_tiles(int64_t rows, int64_t row_vectors) {
           dim3(width, height)};
 }
 
+// The typed view of m.
+template <typename T>
+Rows<T> rows_of(StridedRows m) {
+  return {static_cast<T*>(m.data), m.ld};
+}
+template <typename T>
+Rows<const T> rows_of(ConstStridedRows m) {
+  return {static_cast<const T*>(m.data), m.ld};
+}
+
+// Whether every matrix can be read and written in V-element vectors: each row starts 16-byte aligned.
+template <int V, typename... M>
+bool vectorizable(int64_t cols, const M&... m) {
+  return cols % V == 0 && ((m.ld % V == 0 && aligned16(m.data)) && ...);
+}
+
 }  // namespace
 
-void swiglu_forward(DType act, void* out, int64_t ld_out, const void* gate, const void* up, int64_t ld_in,
-                    int64_t rows, int64_t cols, cudaStream_t stream) {
+void swiglu_forward(DType act, int64_t rows, int64_t cols, StridedRows out, ConstStridedRows gate,
+                    ConstStridedRows up, cudaStream_t stream) {
   if (rows == 0 || cols == 0) return;
   dispatch_act(act, "swiglu_forward", [&](auto tag) {
     using T = decltype(tag);
     constexpr int V = kVecWidth<T>;
-    auto* o = static_cast<T*>(out);
-    const auto* g = static_cast<const T*>(gate);
-    const auto* u = static_cast<const T*>(up);
-    if (cols % V == 0 && ld_in % V == 0 && ld_out % V == 0 && aligned16(o) && aligned16(g) && aligned16(u)) {
+    const Rows<T> o = rows_of<T>(out);
+    const Rows<const T> g = rows_of<T>(gate), u = rows_of<T>(up);
+    if (vectorizable<V>(cols, out, gate, up)) {
       const RowTiles t = row_tiles(rows, cols / V);
-      swiglu_forward_kernel<T, V><<<t.grid, t.block, 0, stream>>>(o, ld_out, g, u, ld_in, rows, cols);
+      swiglu_forward_kernel<T, V><<<t.grid, t.block, 0, stream>>>(o, g, u, rows, cols);
     } else {
       const RowTiles t = row_tiles(rows, cols);
-      swiglu_forward_kernel<T, 1><<<t.grid, t.block, 0, stream>>>(o, ld_out, g, u, ld_in, rows, cols);
+      swiglu_forward_kernel<T, 1><<<t.grid, t.block, 0, stream>>>(o, g, u, rows, cols);
     }
     check_launch("swiglu_forward");
   });
 }
 
-void swiglu_backward(DType act, void* dgate, void* dup, const void* dout, int64_t ld_out, const void* gate,
-                     const void* up, int64_t ld_in, int64_t rows, int64_t cols, cudaStream_t stream) {
+void swiglu_backward(DType act, int64_t rows, int64_t cols, StridedRows dgate, StridedRows dup,
+                     ConstStridedRows dout, ConstStridedRows gate, ConstStridedRows up, cudaStream_t stream) {
   if (rows == 0 || cols == 0) return;
   dispatch_act(act, "swiglu_backward", [&](auto tag) {
     using T = decltype(tag);
     constexpr int V = kVecWidth<T>;
-    auto* dg = static_cast<T*>(dgate);
-    auto* du = static_cast<T*>(dup);
-    const auto* d = static_cast<const T*>(dout);
-    const auto* g = static_cast<const T*>(gate);
-    const auto* u = static_cast<const T*>(up);
-    if (cols % V == 0 && ld_in % V == 0 && ld_out % V == 0 && aligned16(dg) && aligned16(du) &&
-        aligned16(d) && aligned16(g) && aligned16(u)) {
+    const Rows<T> dg = rows_of<T>(dgate), du = rows_of<T>(dup);
+    const Rows<const T> d = rows_of<T>(dout), g = rows_of<T>(gate), u = rows_of<T>(up);
+    if (vectorizable<V>(cols, dgate, dup, dout, gate, up)) {
       const RowTiles t = row_tiles(rows, cols / V);
-      swiglu_backward_kernel<T, V>
-          <<<t.grid, t.block, 0, stream>>>(dg, du, d, ld_out, g, u, ld_in, rows, cols);
+      swiglu_backward_kernel<T, V><<<t.grid, t.block, 0, stream>>>(dg, du, d, g, u, rows, cols);
     } else {
       const RowTiles t = row_tiles(rows, cols);
-      swiglu_backward_kernel<T, 1>
-          <<<t.grid, t.block, 0, stream>>>(dg, du, d, ld_out, g, u, ld_in, rows, cols);
+      swiglu_backward_kernel<T, 1><<<t.grid, t.block, 0, stream>>>(dg, du, d, g, u, rows, cols);
     }
     check_launch("swiglu_backward");
   });

@@ -5,13 +5,23 @@
 
 namespace strand::cuda {
 
-// out [rows, cols] = silu(gate) * up. gate and up have leading dimension ld_in (both views into one fused
-// [rows, 2*cols] buffer, or separate [rows, cols] buffers with ld_in = cols); out has ld_out.
-void swiglu_forward(DType act, void* out, int64_t ld_out, const void* gate, const void* up, int64_t ld_in,
-                    int64_t rows, int64_t cols, cudaStream_t stream);
-// dgate, dup (assigned) with leading dimension ld_in; dout has ld_out.
-void swiglu_backward(DType act, void* dgate, void* dup, const void* dout, int64_t ld_out, const void* gate,
-                     const void* up, int64_t ld_in, int64_t rows, int64_t cols, cudaStream_t stream);
+// A row-major [rows, cols] matrix whose rows lie `ld` elements apart: a column slice of a wider buffer (the
+// gate or up half of the fused gate/up product), or ld = cols.
+struct StridedRows {
+  void* data;
+  int64_t ld;
+};
+struct ConstStridedRows {
+  const void* data;
+  int64_t ld;
+};
+
+// out [rows, cols] = silu(gate) * up.
+void swiglu_forward(DType act, int64_t rows, int64_t cols, StridedRows out, ConstStridedRows gate,
+                    ConstStridedRows up, cudaStream_t stream);
+// dgate, dup [rows, cols] (assigned) from dout, gate and up.
+void swiglu_backward(DType act, int64_t rows, int64_t cols, StridedRows dgate, StridedRows dup,
+                     ConstStridedRows dout, ConstStridedRows gate, ConstStridedRows up, cudaStream_t stream);
 
 // Exact-erf GELU over n contiguous elements; dx assigned.
 void gelu_forward(DType act, void* out, const void* x, int64_t n, cudaStream_t stream);

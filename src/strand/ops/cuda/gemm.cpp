@@ -24,6 +24,7 @@
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace strand::cuda {
@@ -48,6 +49,10 @@ void check_lt(cublasStatus_t status, const char* what) {
                static_cast<int>(status));
 }
 
+bool is_fp8(DType t) {
+  return t == DType::F8E4M3 || t == DType::F8E5M2;
+}
+
 cudaDataType_t cuda_type(DType t) {
   switch (t) {
     case DType::F32:
@@ -60,7 +65,7 @@ cudaDataType_t cuda_type(DType t) {
   return CUDA_R_32F;
 }
 
-using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, DType, DType,
+using Key = std::tuple<bool, bool, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, DType, DType, DType,
                        bool>;  // all of Gemm but pointers and scalars
 
 // Everything cuBLASLt needs for one shape, built once.
@@ -87,7 +92,7 @@ Plan make_plan(const Gemm& g) {
     check_lt(
         cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)),
         "set EPILOGUE");
-    const cudaDataType_t bias_type = cuda_type(g.c_dtype);
+    const cudaDataType_t bias_type = cuda_type(g.c.dtype);
     check_lt(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type,
                                             sizeof(bias_type)),
              "set BIAS_DATA_TYPE");
@@ -99,10 +104,10 @@ Plan make_plan(const Gemm& g) {
   const uint64_t b_cols = static_cast<uint64_t>(rows_of(g.trans_b, g.k, g.n));
   const uint64_t a_rows = static_cast<uint64_t>(rows_of(g.trans_a, g.k, g.m));
   const uint64_t a_cols = static_cast<uint64_t>(rows_of(g.trans_a, g.m, g.k));
-  check_lt(cublasLtMatrixLayoutCreate(&p.a, cuda_type(g.ab), b_rows, b_cols, g.ldb), "layout B");
-  check_lt(cublasLtMatrixLayoutCreate(&p.b, cuda_type(g.ab), a_rows, a_cols, g.lda), "layout A");
-  check_lt(cublasLtMatrixLayoutCreate(&p.c, cuda_type(g.c_dtype), static_cast<uint64_t>(g.n),
-                                      static_cast<uint64_t>(g.m), g.ldc),
+  check_lt(cublasLtMatrixLayoutCreate(&p.a, cuda_type(g.b.dtype), b_rows, b_cols, g.b.ld), "layout B");
+  check_lt(cublasLtMatrixLayoutCreate(&p.b, cuda_type(g.a.dtype), a_rows, a_cols, g.a.ld), "layout A");
+  check_lt(cublasLtMatrixLayoutCreate(&p.c, cuda_type(g.c.dtype), static_cast<uint64_t>(g.n),
+                                      static_cast<uint64_t>(g.m), g.c.ld),
            "layout C");
 
   cublasLtMatmulPreference_t pref = nullptr;
@@ -116,15 +121,15 @@ Plan make_plan(const Gemm& g) {
                                           results.data(), &found),
            "AlgoGetHeuristic");
   cublasLtMatmulPreferenceDestroy(pref);
-  STRAND_CHECK(found > 0, "cuBLASLt has no algorithm for a [{}, {}] x [{}, {}] product of {} into {}", g.m,
-               g.k, g.k, g.n, dtype_name(g.ab), dtype_name(g.c_dtype));
+  STRAND_CHECK(found > 0, "cuBLASLt has no algorithm for a [{}, {}] x [{}, {}] product of {} and {} into {}",
+               g.m, g.k, g.k, g.n, dtype_name(g.a.dtype), dtype_name(g.b.dtype), dtype_name(g.c.dtype));
   for (int i = 0; i < found; ++i) p.candidates.push_back(results[static_cast<size_t>(i)].algo);
   return p;
 }
 
 // Bytes of g's output, from its first element to its last (rows ldc apart).
 size_t output_bytes(const Gemm& g) {
-  return static_cast<size_t>((g.m - 1) * g.ldc + g.n) * dtype_size(g.c_dtype);
+  return static_cast<size_t>((g.m - 1) * g.c.ld + g.n) * dtype_size(g.c.dtype);
 }
 
 // The trial buffer tuning g needs: its rounded-up result, then the fingerprint's word (gemm_tuning.h).
@@ -176,9 +181,9 @@ void matmul(const Gemm& g, const Plan& p, const cublasLtMatmulAlgo_t& algo, void
         cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &g.bias, sizeof(g.bias)),
         "set BIAS_POINTER");
   void* workspace = per_device<GemmState>().workspace_for(stream);
-  const void* c_in = g.c_in != nullptr ? g.c_in : g.c;
-  check_lt(cublasLtMatmul(cublaslt(), p.desc, &g.alpha, g.b, p.a, g.a, p.b, &g.beta, c_in, p.c, d, p.c, &algo,
-                          workspace, kWorkspaceBytes, stream),
+  const void* c_in = g.c_in != nullptr ? g.c_in : g.c.data;
+  check_lt(cublasLtMatmul(cublaslt(), p.desc, &g.alpha, g.b.data, p.a, g.a.data, p.b, &g.beta, c_in, p.c, d,
+                          p.c, &algo, workspace, kWorkspaceBytes, stream),
            "Matmul");
 }
 
@@ -192,7 +197,8 @@ void tune(const Gemm& g, Plan& p, const GemmState& s, cudaStream_t stream) {
 // The plan of g's shape on the current device, counting this use and tuning the shape on its kTuneAtUse-th.
 const Plan& plan_for(const Gemm& g, cudaStream_t stream) {
   GemmState& s = per_device<GemmState>();
-  const Key key{g.trans_a, g.trans_b, g.m, g.n, g.k, g.lda, g.ldb, g.ldc, g.ab, g.c_dtype, g.bias != nullptr};
+  const Key key{g.trans_a, g.trans_b, g.m,       g.n,       g.k,       g.a.ld,
+                g.b.ld,    g.c.ld,    g.a.dtype, g.b.dtype, g.c.dtype, g.bias != nullptr};
   const std::lock_guard lock(s.mutex);
   auto it = s.plans.find(key);
   if (it == s.plans.end()) {
@@ -206,10 +212,35 @@ const Plan& plan_for(const Gemm& g, cudaStream_t stream) {
 
 }  // namespace
 
+void check_gemm(const Gemm& g) {
+  for (auto [dtype, operand] : {std::pair{g.a.dtype, "A"}, {g.b.dtype, "B"}, {g.c.dtype, "C"}}) {
+    STRAND_CHECK(!is_fp8(dtype), "gemm: operand {} is {}; FP8 products are not supported yet", operand,
+                 dtype_name(dtype));
+    STRAND_CHECK(dtype == DType::F32 || dtype == DType::BF16,
+                 "gemm: operand {} is {}; products take F32 or BF16", operand, dtype_name(dtype));
+  }
+  for (auto [scale, operand] : {std::pair{g.a.scale, "A"}, {g.b.scale, "B"}, {g.c.scale, "C"}})
+    STRAND_CHECK(
+        scale == nullptr,
+        "gemm: operand {} has a scale, which only FP8 operands take (FP8 products are not supported yet)",
+        operand);
+  STRAND_CHECK(
+      g.c.amax == nullptr,
+      "gemm: output C asks for its amax, which only FP8 outputs report (FP8 products are not supported "
+      "yet)");
+  STRAND_CHECK(g.a.dtype == g.b.dtype,
+               "gemm: operands A ({}) and B ({}) differ in dtype, which cuBLASLt allows only in FP8 products",
+               dtype_name(g.a.dtype), dtype_name(g.b.dtype));
+  STRAND_CHECK(g.a.dtype == DType::BF16 || g.c.dtype == DType::F32,
+               "gemm: output C is {}, but a product of {} operands gives F32 only", dtype_name(g.c.dtype),
+               dtype_name(g.a.dtype));
+}
+
 void gemm(const Gemm& g, cudaStream_t stream) {
+  check_gemm(g);
   if (g.m == 0 || g.n == 0) return;
   const Plan& p = plan_for(g, stream);
-  matmul(g, p, p.candidates[p.chosen], g.c, stream);
+  matmul(g, p, p.candidates[p.chosen], g.c.data, stream);
 }
 
 }  // namespace strand::cuda
