@@ -101,6 +101,8 @@ void select_device(Device device) {
 }
 
 Device current_cuda_device() {
+  // A placement may be described where no GPU is visible; allocating on it then fails, saying so.
+  if (t_current_device < 0 && cuda_device_count() == 0) return Device::cuda(0);
   return Device::cuda(current_ordinal());
 }
 
