@@ -1,6 +1,8 @@
 // Running the strand binary from tests, as a user would, with its exit code and output captured.
 #pragma once
 
+#include "test_paths.h"
+
 #include <sys/wait.h>
 
 #include <cstdlib>
@@ -16,10 +18,10 @@ struct RunResult {
   std::string out, err;
 };
 
-// Runs STRAND_BINARY with `args`, each single-quoted for the shell (test paths hold no quotes); stdout and
-// stderr go through files in `scratch_dir`.
+// Runs the strand binary (strand_binary()) with `args`, each single-quoted for the shell (test paths hold no
+// quotes); stdout and stderr go through files in `scratch_dir`.
 inline RunResult run_strand(const std::vector<std::string>& args, const std::string& scratch_dir) {
-  std::string command = std::string("'") + STRAND_BINARY + "'";
+  std::string command = "'" + strand_binary() + "'";
   for (const std::string& a : args) command += " '" + a + "'";
   const std::string out = scratch_dir + "/stdout.txt", err = scratch_dir + "/stderr.txt";
   command += " >'" + out + "' 2>'" + err + "'";

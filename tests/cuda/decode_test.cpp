@@ -7,6 +7,7 @@
 #include "run_strand.h"
 #include "strand/interop/hf_checkpoint.h"
 #include "strand/ops/decode_attention.h"
+#include "strand/ops/lm_batch.h"
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -113,16 +114,36 @@ TEST_P(CudaDecodeAct, LlamaDecodeForwardMatchesCpu) {
   const std::unique_ptr<DecodeState> cpu_state = cpu.new_decode_state(batch, 16);
   const std::unique_ptr<DecodeState> gpu_state = gpu->new_decode_state(batch, 16);
   Arena cpu_arena, gpu_arena(size_t{1} << 20, Device::cuda());
-  // A model's logits drift further from the CPU than one op's output does: two layers and a head.
-  const double tol = act() == DType::BF16 ? 5e-2 : 1e-4;
+  // In F32 the decoded logits are the CPU's. In BF16 the CPU is no reference (the rounding of every
+  // activation and cached key adds up over two layers and a head), so they are held against the same CUDA
+  // model's full forward over each prefix, which rounds alike.
+  const bool bf16 = act() == DType::BF16;
+  const double tol = bf16 ? 2e-2 : 1e-4;
   for (const auto& [begin, t] :
        std::vector<std::pair<int64_t, int64_t>>{{0, 5}, {5, 1}, {6, 1}, {7, 1}, {8, 3}}) {
     SCOPED_TRACE(fmt::format("tokens {} .. {}", begin, begin + t - 1));
     const Tensor step = sequences.narrow(1, begin, t).contiguous().view({batch * t});
     cpu_arena.reset();
     gpu_arena.reset();
-    const Tensor want = cpu.forward_decode(cpu_arena, step, *cpu_state);
+    Tensor want = cpu.forward_decode(cpu_arena, step, *cpu_state);
     const Tensor got = gpu->forward_decode(gpu_arena, step.to(Device::cuda()), *gpu_state);
+    if (bf16) {
+      // The full forward's rows of positions begin .. begin+t-1 of each sequence, in decode order.
+      std::vector<std::vector<int32_t>> prefixes;
+      for (int64_t b = 0; b < batch; ++b) {
+        const int32_t* row = sequences.data<int32_t>() + b * total;
+        prefixes.emplace_back(row, row + begin + t);
+      }
+      const LMBatch packed = LMBatch::from_sequences(prefixes);
+      Arena full_arena(size_t{1} << 20, Device::cuda());
+      const Tensor full =
+          gpu->forward(full_arena, packed.tokens.to(Device::cuda()), packed.layout.to(Device::cuda()))
+              .to(Device::cpu())
+              .to(DType::F64);
+      want = Tensor::empty({batch * t, full.size(1)}, DType::F64);
+      for (int64_t b = 0; b < batch; ++b)
+        Tensor(want.narrow(0, b * t, t)).copy_from(full.narrow(0, b * (begin + t) + begin, t));
+    }
     expect_match("logits", Operand{want.to(DType::F64), got}, tol);
     EXPECT_EQ(gpu_state->length(), begin + t);
   }
@@ -137,7 +158,7 @@ TEST_P(CudaDecodeAct, LlamaDecodeForwardMatchesCpu) {
 TEST_F(CudaDecode, GenerateOnCudaPrintsTheCpusGreedyOutput) {
   const auto run = [this](std::vector<std::string> args) { return testing::run_strand(args, dir_.string()); };
   const testing::RunResult init =
-      run({"init", "--config", std::string(STRAND_TEST_DATA) + "/../configs/llama_tiny.json", "--seed", "3",
+      run({"init", "--config", testing::test_data_dir() + "/../configs/llama_tiny.json", "--seed", "3",
            "--out", path("model")});
   ASSERT_EQ(init.exit_code, 0) << init.err;
   const std::vector<std::string> greedy = {"generate", "--model",       path("model"),
@@ -160,7 +181,9 @@ TEST_F(CudaDecode, GenerateOnCudaPrintsTheCpusGreedyOutput) {
   const testing::RunResult in_bf16 = run(bf16);
   ASSERT_EQ(in_bf16.exit_code, 0) << in_bf16.err;
   EXPECT_EQ(in_bf16.out.rfind("ACGTACGGTTAG", 0), 0u) << in_bf16.out;
-  EXPECT_EQ(std::count(in_bf16.out.begin(), in_bf16.out.end(), '\n'), 2) << in_bf16.out;
+  // Two greedy samples are the same text (which a random model may fill with newline bytes).
+  const size_t half = in_bf16.out.size() / 2;
+  EXPECT_EQ(in_bf16.out.substr(0, half), in_bf16.out.substr(half)) << in_bf16.out;
 }
 
 }  // namespace

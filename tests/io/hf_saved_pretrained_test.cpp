@@ -4,6 +4,7 @@
 #include "strand/io/safetensors.h"
 #include "strand/ops/lm_batch.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -34,13 +35,13 @@ double logits_rel_error(const std::string& name) {
 
 TEST(HfSavedPretrained, Esm2WrittenByTransformers517MatchesItsLogits) {
   const double err = logits_rel_error("esm2_saved");
-  RecordProperty("max_rel_err", std::to_string(err));
+  RecordProperty("max_rel_err", fmt::format("{:.3e}", err));
   EXPECT_LE(err, 1e-4);
 }
 
 TEST(HfSavedPretrained, ShardedBf16LlamaWrittenByTransformers517MatchesItsLogits) {
   const double err = logits_rel_error("llama_saved_bf16_sharded");
-  RecordProperty("max_rel_err", std::to_string(err));
+  RecordProperty("max_rel_err", fmt::format("{:.3e}", err));
   EXPECT_LE(err, 1e-4);
 }
 

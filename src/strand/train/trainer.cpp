@@ -201,7 +201,8 @@ class Trainer {
 
   StepBatches fetch();
   void forward_backward(const std::vector<LMBatch>& micro, double normaliser);
-  void bookkeeping(const StepBatches& batches, double normaliser, double seconds);
+  void bookkeeping(const StepBatches& batches, double normaliser,
+                   std::chrono::steady_clock::time_point start);
   bool stop_requested(int64_t last_step);
 
   void save(int64_t at_step);
@@ -435,9 +436,12 @@ void Trainer::log_window() {
 }
 
 // The step's one synchronisation: its loss (and, when logged, its gradient norm) read back.
-void Trainer::bookkeeping(const StepBatches& batches, double normaliser, double seconds) {
+void Trainer::bookkeeping(const StepBatches& batches, double normaliser,
+                          std::chrono::steady_clock::time_point start) {
   const double weight_sum = normaliser;
   Tensor(step_sums_host_).copy_from(step_sums_);
+  // The read-back waits for the GPU: the step's time ends here.
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double loss_sum = sync_.global_sum(step_sums_host_.item(0));
   const double loss = weight_sum > 0 ? loss_sum / weight_sum : NAN;
   STRAND_CHECK(std::isfinite(loss) || weight_sum == 0,
@@ -517,8 +521,9 @@ TrainResult Trainer::run() {
   arena_ = std::make_unique<Arena>(size_t{1} << 20, placement_.device);
   step_sums_ = Tensor::zeros({3}, DType::F64, placement_.device);
   step_sums_host_ = on_gpu_ ? pinned_host_tensor({3}, DType::F64) : Tensor::empty({3}, DType::F64);
-  uploader_ = std::make_unique<BatchUploader>(placement_.device, statistics_dtype(placement_.device, model.dtype()),
-                                              model.vocab_size(), largest_micro_batch(batch_options(c_)));
+  uploader_ =
+      std::make_unique<BatchUploader>(placement_.device, statistics_dtype(placement_.device, model.dtype()),
+                                      model.vocab_size(), largest_micro_batch(batch_options(c_)));
   allocator_calls_logged_ = cuda_allocator_calls().total();
   const WorkProfiling profiling(c_.train.profile);
   result_.val_unigram_entropy = unigram_entropy(val_batches_);
@@ -549,8 +554,7 @@ TrainResult Trainer::run() {
     optimizer_->zero_grads();
     if (step_ < last_step) prefetched_ = fetch();
     // Bookkeeping.
-    bookkeeping(batches, normaliser,
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    bookkeeping(batches, normaliser, t0);
     if (step_ % c_.train.log_every == 0 || step_ == c_.train.max_steps) log_window();
     if (c_.train.eval_every > 0 && step_ % c_.train.eval_every == 0 && step_ != last_step) run_eval(step_);
     if (c_.checkpoint.save_every > 0 && step_ % c_.checkpoint.save_every == 0 && step_ != last_step)
