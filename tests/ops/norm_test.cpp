@@ -107,15 +107,24 @@ TEST(Norms, ParameterGradientsAccumulate) {
   for (int i = 0; i < 4; ++i) EXPECT_DOUBLE_EQ(dw.item(i), 2 * once.item(i));
 }
 
-TEST(Norms, LayerNormParameterGradientsAccumulate) {
+// A [3, 4] LayerNorm's forward and its parameter gradients accumulated once into zeros.
+struct LayerNormCase {
   Tensor x = random_tensor({3, 4}, 24), w = random_tensor({4}, 25), b = random_tensor({4}, 26),
          dy = random_tensor({3, 4}, 27);
   Tensor y = Tensor::empty({3, 4}, DType::F64);
   Tensor mean = Tensor::empty({3}, DType::F64), rstd = Tensor::empty({3}, DType::F64);
-  layernorm_forward(y, mean, rstd, x, w, b, 1e-5);
   Tensor dw = Tensor::zeros({4}, DType::F64), db = Tensor::zeros({4}, DType::F64);
-  layernorm_backward(Tensor(), dw, db, dy, x, w, mean, rstd, Tensor(), GradWrite::accumulate,
-                     GradWrite::accumulate);
+
+  LayerNormCase() {
+    layernorm_forward(y, mean, rstd, x, w, b, 1e-5);
+    layernorm_backward(Tensor(), dw, db, dy, x, w, mean, rstd, Tensor(), GradWrite::accumulate,
+                       GradWrite::accumulate);
+  }
+};
+
+TEST(Norms, LayerNormParameterGradientsAccumulate) {
+  LayerNormCase c;
+  auto& [x, w, b, dy, y, mean, rstd, dw, db] = c;
   const Tensor dw_once = dw.clone(), db_once = db.clone();
   layernorm_backward(Tensor(), dw, db, dy, x, w, mean, rstd, Tensor(), GradWrite::accumulate,
                      GradWrite::accumulate);
@@ -128,14 +137,8 @@ TEST(Norms, LayerNormParameterGradientsAccumulate) {
 // GradWrite::assign overwrites stale weight and bias gradients with what accumulating into zeros gives; with
 // no rows an assigned gradient becomes zero.
 TEST(Norms, AssignedParameterGradientsOverwrite) {
-  Tensor x = random_tensor({3, 4}, 24), w = random_tensor({4}, 25), b = random_tensor({4}, 26),
-         dy = random_tensor({3, 4}, 27);
-  Tensor y = Tensor::empty({3, 4}, DType::F64);
-  Tensor mean = Tensor::empty({3}, DType::F64), rstd = Tensor::empty({3}, DType::F64);
-  layernorm_forward(y, mean, rstd, x, w, b, 1e-5);
-  Tensor dw = Tensor::zeros({4}, DType::F64), db = Tensor::zeros({4}, DType::F64);
-  layernorm_backward(Tensor(), dw, db, dy, x, w, mean, rstd, Tensor(), GradWrite::accumulate,
-                     GradWrite::accumulate);
+  LayerNormCase c;
+  auto& [x, w, b, dy, y, mean, rstd, dw, db] = c;
   Tensor stale_dw = random_tensor({4}, 28), stale_db = random_tensor({4}, 29);
   layernorm_backward(Tensor(), stale_dw, stale_db, dy, x, w, mean, rstd, Tensor(), GradWrite::assign,
                      GradWrite::assign);
