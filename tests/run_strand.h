@@ -21,7 +21,9 @@ struct RunResult {
 // Runs the strand binary (strand_binary()) with `args`, each single-quoted for the shell (test paths hold no
 // quotes); stdout and stderr go through files in `scratch_dir`.
 inline RunResult run_strand(const std::vector<std::string>& args, const std::string& scratch_dir) {
-  std::string command = "'" + strand_binary() + "'";
+  std::string command = "'";
+  command += strand_binary();
+  command += "'";
   for (const std::string& a : args) command += " '" + a + "'";
   const std::string out = scratch_dir + "/stdout.txt", err = scratch_dir + "/stderr.txt";
   command += " >'" + out + "' 2>'" + err + "'";

@@ -101,6 +101,7 @@ TEST_F(InfoCliTest, DescribesAShardedDirectoryWithConfig) {
   const RunResult r = run({dir});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.rfind("model: llama (LlamaForCausalLM)\n", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("\nfamily: llama, Llama-3 style causal decoder"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("model.safetensors.index.json ("), std::string::npos) << r.out;
   EXPECT_NE(r.out.find(" shards)\n"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("tensors: 4\n"), std::string::npos) << r.out;

@@ -6,6 +6,7 @@
 #include "strand/core/json.h"
 #include "strand/data/indexed_dataset.h"
 #include "strand/io/checkpoint_dir.h"
+#include "strand/models/registry.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -40,7 +41,17 @@ std::string human_count(uint64_t n) {
   return std::to_string(n);
 }
 
-// "model: llama (LlamaForCausalLM)" from a transformers config.json.
+// The registered family that reads config.json files of this model_type.
+std::string family_line(const std::string& model_type) {
+  for (const ModelFamily* f : model_families())
+    if (f->hf_model_type() == model_type)
+      return fmt::format("family: {}, {}; {} objective, {} tokenizer by default", f->arch(), f->description(),
+                         f->objective() == Objective::causal ? "causal" : "masked", f->default_tokenizer());
+  return fmt::format("family: none reads model_type '{}' (strand implements {})", printable(model_type),
+                     fmt::join(model_archs(), ", "));
+}
+
+// "model: llama (LlamaForCausalLM)" from a transformers config.json, and the strand family that reads it.
 std::string describe_config(const std::filesystem::path& config_path) {
   const nlohmann::json config = read_json_file(config_path.string());
   STRAND_CHECK(config.is_object(), "{}: config is {}, not an object", config_path.string(),
@@ -56,8 +67,10 @@ std::string describe_config(const std::filesystem::path& config_path) {
       if (a.is_string()) architectures.push_back(printable(a.get<std::string>()));
     }
   }
-  if (architectures.empty()) return fmt::format("model: {}", type);
-  return fmt::format("model: {} ({})", type, fmt::join(architectures, ", "));
+  const std::string family = family_line(
+      model_type != config.end() && model_type->is_string() ? model_type->get<std::string>() : "");
+  if (architectures.empty()) return fmt::format("model: {}\n{}", type, family);
+  return fmt::format("model: {} ({})\n{}", type, fmt::join(architectures, ", "), family);
 }
 
 // A Megatron dataset prefix (PATH.idx exists, or PATH names the .idx/.bin): documents, tokens, length range.
