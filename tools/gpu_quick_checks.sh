@@ -23,7 +23,7 @@ record() {
 }
 gtest_summary() {
   local log="$1"
-  echo "$(grep -cE '^\[       OK \]' "$log") passed, $(grep -cE '^\[  FAILED  \] [A-Za-z]' "$log" | awk '{print $1/2}') failed, $(grep -cE '^\[  SKIPPED \] [A-Za-z]' "$log") skipped"
+  echo "$(grep -cE '^\[       OK \]' "$log") passed, $(grep -cE '^\[  FAILED  \] .* \([0-9]+ ms\)$' "$log") failed, $(grep -cE '^\[  SKIPPED \] .* \([0-9]+ ms\)$' "$log") skipped"
 }
 
 # GPU tests: each CUDA op against the CPU, decoding, the optimizer, per-device state, zero allocations in
