@@ -43,10 +43,9 @@ std::string human_count(uint64_t n) {
 
 // The registered family that reads config.json files of this model_type.
 std::string family_line(const std::string& model_type) {
-  for (const ModelFamily* f : model_families())
-    if (f->hf_model_type() == model_type)
-      return fmt::format("family: {}, {}; {} objective, {} tokenizer by default", f->arch(), f->description(),
-                         f->objective() == Objective::causal ? "causal" : "masked", f->default_tokenizer());
+  if (const ModelFamily* f = find_model_family_for_hf_type(model_type))
+    return fmt::format("family: {}, {}; {} objective, {} tokenizer by default", f->arch(), f->description(),
+                       f->objective() == Objective::causal ? "causal" : "masked", f->default_tokenizer());
   return fmt::format("family: none reads model_type '{}' (strand implements {})", printable(model_type),
                      fmt::join(model_archs(), ", "));
 }

@@ -15,9 +15,8 @@ data::Tokenizer model_tokenizer(const std::string& model_dir, const std::string&
   if (std::filesystem::exists(config)) {
     const nlohmann::json j = read_json_file(config.string());
     if (j.is_object() && j.contains("model_type") && j["model_type"].is_string())
-      for (const ModelFamily* f : model_families())
-        if (f->hf_model_type() == j["model_type"].get<std::string>())
-          return data::Tokenizer::by_name(f->default_tokenizer());
+      if (const ModelFamily* f = find_model_family_for_hf_type(j["model_type"].get<std::string>()))
+        return data::Tokenizer::by_name(f->default_tokenizer());
   }
   return data::Tokenizer::nucleotide();
 }

@@ -53,12 +53,16 @@ const ModelFamily& model_family(const std::string& arch, const std::string& what
                           guess ? fmt::format(", did you mean '{}'?", *guess) : "", listed(archs)));
 }
 
+const ModelFamily* find_model_family_for_hf_type(const std::string& model_type) {
+  for (const auto& f : registry().families)
+    if (f->hf_model_type() == model_type) return f.get();
+  return nullptr;
+}
+
 const ModelFamily& model_family_for_hf_type(const std::string& model_type, const std::string& source) {
+  if (const ModelFamily* f = find_model_family_for_hf_type(model_type)) return *f;
   std::vector<std::string> types;
-  for (const auto& f : registry().families) {
-    if (f->hf_model_type() == model_type) return *f;
-    types.push_back(f->hf_model_type());
-  }
+  for (const auto& f : registry().families) types.push_back(f->hf_model_type());
   throw Error(fmt::format("{}: model_type '{}' is not supported (strand implements {})", source,
                           printable(model_type), listed(types)));
 }

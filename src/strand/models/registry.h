@@ -16,7 +16,9 @@ namespace strand {
 
 // The family whose arch() is `arch`; an error naming `what` (the key or option it came from) otherwise.
 const ModelFamily& model_family(const std::string& arch, const std::string& what = "model.arch");
-// The family whose hf_model_type() is `model_type`; an error naming `source` (a config.json) otherwise.
+// The family whose hf_model_type() is `model_type`, or nullptr.
+const ModelFamily* find_model_family_for_hf_type(const std::string& model_type);
+// The same, an error naming `source` (a config.json) when there is none.
 const ModelFamily& model_family_for_hf_type(const std::string& model_type, const std::string& source);
 // The family of a model (by its arch()).
 const ModelFamily& model_family_of(const LanguageModel& model);
