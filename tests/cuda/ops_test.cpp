@@ -27,6 +27,7 @@
 
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -616,6 +617,37 @@ TEST_F(CudaOptimizer, MultiTensorAdamWMatchesCpu) {
 
 // On CUDA too, the optimizer only marks the gradients pending zero, and its step zeroes those no backward
 // pass wrote, on the GPU; so does its destructor.
+// A NaN gradient makes the norm NaN and the clip factor NaN, and the update reading it leaves every tensor as
+// it was: the skip is decided on the device, without a read-back.
+TEST_F(CudaOptimizer, NonFiniteNormSkipsTheUpdateOnTheDevice) {
+  const Shape shape{3, 700};
+  const Operand value = random_input(shape, DType::F32), exp_avg = random_input(shape, DType::F32, 0.1);
+  const Operand exp_avg_sq = random_input(shape, DType::F32, 0.1), compute = output(shape, DType::BF16);
+  Tensor grad_host = draw_.normal(shape, 1.0);
+  grad_host.data<double>()[17] = std::nan("");
+  const Operand grad = testing::operand(grad_host, DType::F32);
+  const Tensor value_before = value.device.to(Device::cpu()), m_before = exp_avg.device.to(Device::cpu());
+  const Tensor compute_before = compute.device.to(Device::cpu());
+  const AdamWGroup group(
+      {{value.device, grad.device, exp_avg.device, exp_avg_sq.device, compute.device, 0.1}});
+  const Operand sum = output({1}, DType::F64), norm = output({1}, DType::F32),
+                factor = output({1}, DType::F32);
+  grad_sum_of_squares(sum.device, group);
+  grad_norm(norm.device, sum.device);
+  for (const double max_norm : {1.0, 0.0}) {
+    clip_factor(factor.device, norm.device, max_norm);
+    EXPECT_TRUE(std::isnan(factor.device.to(Device::cpu()).item(0))) << "max_norm " << max_norm;
+  }
+  adamw_step(group, {}, 5, factor.device);
+  const Tensor value_after = value.device.to(Device::cpu()), m_after = exp_avg.device.to(Device::cpu());
+  const Tensor compute_after = compute.device.to(Device::cpu());
+  for (int64_t i = 0; i < value_after.numel(); ++i) {
+    ASSERT_EQ(value_after.data<float>()[i], value_before.data<float>()[i]) << "value " << i;
+    ASSERT_EQ(m_after.data<float>()[i], m_before.data<float>()[i]) << "exp_avg " << i;
+  }
+  EXPECT_EQ(std::memcmp(compute_after.raw(), compute_before.raw(), compute_after.nbytes()), 0);
+}
+
 TEST_F(CudaOptimizer, ZeroGradsDefersAndStepZeroesUnwrittenGradients) {
   std::vector<std::unique_ptr<nn::Parameter>> owned;
   nn::ParameterList params;

@@ -76,6 +76,14 @@ class BigramModel final : public LanguageModel {
   nn::Linear head_;
 };
 
+BigramConfig bigram_config_from_hf(const nlohmann::json& j, const std::string& source) {
+  const HfConfigFields f(j, source);
+  BigramConfig c;
+  c.vocab_size = f.required_integer("vocab_size");
+  c.hidden_size = f.required_integer("hidden_size");
+  return c;
+}
+
 class BigramRecipe final : public ModelRecipe {
  public:
   explicit BigramRecipe(ConfigSchema& s) {
@@ -84,6 +92,9 @@ class BigramRecipe final : public ModelRecipe {
   }
   std::unique_ptr<LanguageModel> build(const nn::Placement& placement) const override {
     return std::make_unique<BigramModel>(config_, placement);
+  }
+  void assign_hf_config(const nlohmann::json& j, const std::string& source) override {
+    config_ = bigram_config_from_hf(j, source);
   }
 
  private:
@@ -102,11 +113,7 @@ class BigramFamily final : public ModelFamily {
   std::string hf_model_type() const override { return "strand_bigram"; }
   std::unique_ptr<LanguageModel> from_hf_config(const nlohmann::json& j, const std::string& source,
                                                 const nn::Placement& placement) const override {
-    const HfConfigFields f(j, source);
-    BigramConfig c;
-    c.vocab_size = f.required_integer("vocab_size");
-    c.hidden_size = f.required_integer("hidden_size");
-    return std::make_unique<BigramModel>(c, placement);
+    return std::make_unique<BigramModel>(bigram_config_from_hf(j, source), placement);
   }
   nlohmann::json to_hf_config(const LanguageModel& model, DType) const override {
     const BigramConfig& c = model_of_family<BigramModel>(model, *this).config();

@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <limits>
 #include <vector>
 
 namespace strand {
@@ -207,6 +208,30 @@ TEST(ClipFactor, ScalesDownToTheLimitOnly) {
   EXPECT_EQ(factor.item(0), 1.0);
   clip_factor(factor, scalar(1e6, DType::F64), 0.0);  // 0: no clipping
   EXPECT_EQ(factor.item(0), 1.0);
+}
+
+TEST(ClipFactor, NonFiniteNormGivesNaNWithOrWithoutClipping) {
+  const Tensor factor = Tensor::zeros({1}, DType::F32);
+  for (const double max_norm : {1.0, 0.0}) {
+    for (const double norm : {std::nan(""), std::numeric_limits<double>::infinity()}) {
+      clip_factor(factor, scalar(norm, DType::F64), max_norm);
+      EXPECT_TRUE(std::isnan(factor.item(0))) << "norm " << norm << ", max_norm " << max_norm;
+    }
+  }
+}
+
+TEST(AdamW, NonFiniteGradScaleSkipsTheUpdate) {
+  AdamWTensors t = parameter({4}, 3, 0.1);
+  t.grad.fill(std::nan(""));
+  t.exp_avg.fill(0.25);
+  const Tensor value_before = t.value.clone();
+  const AdamWGroup group({t});
+  adamw_step(group, {}, 1, scalar(std::nan(""), DType::F64));
+  for (int64_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(t.value.item(i), value_before.item(i));
+    EXPECT_EQ(t.exp_avg.item(i), 0.25);
+    EXPECT_EQ(t.exp_avg_sq.item(i), 0.0);
+  }
 }
 
 TEST(AdamW, RejectsBadArguments) {

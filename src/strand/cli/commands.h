@@ -6,6 +6,12 @@
 
 namespace strand::cli {
 
+// Thrown by a subcommand that has said what happened and ends with a status other than 0 that is no error
+// (a training run stopped by a signal): cli::run returns `code`.
+struct ExitStatus {
+  int code;
+};
+
 void register_info(CLI::App& app);
 void register_init(CLI::App& app);
 void register_forward(CLI::App& app);

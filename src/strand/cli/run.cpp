@@ -24,6 +24,8 @@ int run(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const ExitStatus& e) {
+    return e.code;
   } catch (const Error& e) {
     std::fprintf(stderr, "strand: error: %s\n", e.what());
     return 1;

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -39,6 +40,7 @@ struct Field {
   Value default_value;
   std::vector<std::string> choices;  // kChoice only
   std::string doc;
+  std::optional<NumericRange> range = std::nullopt;  // kInt and kFloat only
   bool set = false;
 };
 
@@ -206,7 +208,7 @@ std::vector<std::string> to_list(const Field& f, const RawValue& v) {
 }
 
 // The typed value `v` holds for field `f`; throws a message naming the key.
-Value convert(const Field& f, const RawValue& v) {
+Value convert_type(const Field& f, const RawValue& v) {
   switch (f.type) {
     case FieldType::kInt:
       return to_int(f, v);
@@ -224,7 +226,7 @@ Value convert(const Field& f, const RawValue& v) {
   STRAND_ASSERT(false);
 }
 
-Value convert(const Field& f, const nlohmann::json& j) {
+Value convert_type(const Field& f, const nlohmann::json& j) {
   switch (f.type) {
     case FieldType::kInt:
       STRAND_CHECK(j.is_number_integer(), "'{}' must be an integer, got {}", f.key, describe(j));
@@ -263,15 +265,6 @@ Value convert(const Field& f, const nlohmann::json& j) {
   STRAND_ASSERT(false);
 }
 
-void store(Field& f, const Value& v) {
-  std::visit([&v](auto* target) { *target = std::get<std::remove_pointer_t<decltype(target)>>(v); },
-             f.target);
-}
-
-nlohmann::json current_json(const Field& f) {
-  return std::visit([](const auto* target) { return nlohmann::json(*target); }, f.target);
-}
-
 std::string format_value(const Value& v) {
   return std::visit(
       [](const auto& x) -> std::string {
@@ -289,6 +282,30 @@ std::string format_value(const Value& v) {
         }
       },
       v);
+}
+
+// The field's range checked on a converted value.
+Value in_range(const Field& f, Value v) {
+  if (!f.range) return v;
+  const double x =
+      std::holds_alternative<int64_t>(v) ? static_cast<double>(std::get<int64_t>(v)) : std::get<double>(v);
+  if (!f.range->contains(x))
+    throw Error(fmt::format("'{}' must be {}, got {}", f.key, f.range->str(), format_value(v)));
+  return v;
+}
+
+template <typename Raw>
+Value convert(const Field& f, const Raw& raw) {
+  return in_range(f, convert_type(f, raw));
+}
+
+void store(Field& f, const Value& v) {
+  std::visit([&v](auto* target) { *target = std::get<std::remove_pointer_t<decltype(target)>>(v); },
+             f.target);
+}
+
+nlohmann::json current_json(const Field& f) {
+  return std::visit([](const auto* target) { return nlohmann::json(*target); }, f.target);
 }
 
 std::string type_name(const Field& f) {
@@ -612,6 +629,20 @@ void ConfigSchema::add(const std::string& key, double* target, double default_va
   impl_->add(Field{key, FieldType::kFloat, target, default_value, {}, doc});
 }
 
+void ConfigSchema::add(const std::string& key, int64_t* target, int64_t default_value, NumericRange range,
+                       const std::string& doc) {
+  Field f{key, FieldType::kInt, target, default_value, {}, doc, range};
+  in_range(f, default_value);
+  impl_->add(std::move(f));
+}
+
+void ConfigSchema::add(const std::string& key, double* target, double default_value, NumericRange range,
+                       const std::string& doc) {
+  Field f{key, FieldType::kFloat, target, default_value, {}, doc, range};
+  in_range(f, default_value);
+  impl_->add(std::move(f));
+}
+
 void ConfigSchema::add(const std::string& key, bool* target, bool default_value, const std::string& doc) {
   impl_->add(Field{key, FieldType::kBool, target, default_value, {}, doc});
 }
@@ -702,7 +733,9 @@ std::string ConfigSchema::help() const {
       groups.emplace_back(section, std::vector<Row>{});
       group = std::prev(groups.end());
     }
-    Row row{f.key, fmt::format("({}, default {})", type_name(f), format_value(f.default_value)), f.doc};
+    const std::string range = f.range ? fmt::format(" {}", f.range->str()) : std::string();
+    Row row{f.key, fmt::format("({}{}, default {})", type_name(f), range, format_value(f.default_value)),
+            f.doc};
     key_width = std::max(key_width, row.key.size());
     if (row.type.size() <= kMaxAlignedType) type_width = std::max(type_width, row.type.size());
     group->second.push_back(std::move(row));
@@ -736,6 +769,37 @@ nlohmann::json ConfigSchema::to_json() const {
   return out;
 }
 
+std::string ConfigSchema::to_yaml() const {
+  YAML::Node root(YAML::NodeType::Map);
+  for (const Field& f : impl_->fields) {
+    std::vector<std::string> path;
+    for (size_t start = 0, dot;; start = dot + 1) {
+      dot = f.key.find('.', start);
+      path.push_back(f.key.substr(start, dot == std::string::npos ? std::string::npos : dot - start));
+      if (dot == std::string::npos) break;
+    }
+    std::vector<YAML::Node> chain{root};
+    for (size_t i = 0; i + 1 < path.size(); ++i) chain.push_back(chain.back()[path[i]]);
+    YAML::Node leaf = chain.back()[path.back()];
+    std::visit(
+        [&leaf](const auto* target) {
+          using T = std::remove_cv_t<std::remove_pointer_t<decltype(target)>>;
+          if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+            leaf = YAML::Node(YAML::NodeType::Sequence);
+            for (const std::string& item : *target) leaf.push_back(item);
+          } else if constexpr (std::is_same_v<T, double>) {
+            leaf = format_value(*target);  // the shortest form that reads back to the same double
+          } else {
+            leaf = *target;
+          }
+        },
+        f.target);
+  }
+  YAML::Emitter out;
+  out << root;
+  return std::string(out.c_str()) + "\n";
+}
+
 void ConfigSchema::load_json(const nlohmann::json& values, const std::string& source_name) {
   try {
     STRAND_CHECK(values.is_object(), "expected a JSON object of config values, got {}", describe(values));
@@ -749,6 +813,53 @@ bool ConfigSchema::is_set(const std::string& key) const {
   const auto it = impl_->index.find(key);
   if (it == impl_->index.end()) throw Error(impl_->not_a_field(key));
   return impl_->fields[it->second].set;
+}
+
+std::vector<std::string> ConfigSchema::keys() const {
+  std::vector<std::string> out;
+  for (const Field& f : impl_->fields) out.push_back(f.key);
+  return out;
+}
+
+bool NumericRange::contains(double v) const {
+  if (min && (min_exclusive ? v <= *min : v < *min)) return false;
+  if (max && (max_exclusive ? v >= *max : v > *max)) return false;
+  return true;
+}
+
+std::string NumericRange::str() const {
+  if (min && max)
+    return fmt::format("in {}{}, {}{}", min_exclusive ? '(' : '[', *min, *max, max_exclusive ? ')' : ']');
+  if (min) return fmt::format("{} {}", min_exclusive ? ">" : ">=", *min);
+  if (max) return fmt::format("{} {}", max_exclusive ? "<" : "<=", *max);
+  return "any number";
+}
+
+std::vector<RecipeEntry> list_recipes(const std::vector<std::string>& search_dirs) {
+  namespace fs = std::filesystem;
+  std::map<std::string, RecipeEntry> found;
+  for (const std::string& dir : search_dirs) {
+    if (dir.empty()) continue;
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      if (it->path().extension() != ".yaml" || !it->is_regular_file(ec)) continue;
+      RecipeEntry e{it->path().stem().string(), it->path().string(), ""};
+      if (found.contains(e.name)) continue;
+      std::ifstream in(e.path);
+      for (std::string line; std::getline(in, line);) {
+        if (line.starts_with("#")) {
+          e.description = line.substr(
+              line.find_first_not_of("# ") == std::string::npos ? line.size() : line.find_first_not_of("# "));
+          break;
+        }
+        if (!line.empty()) break;  // no leading comment
+      }
+      found.emplace(e.name, std::move(e));
+    }
+  }
+  std::vector<RecipeEntry> out;
+  for (auto& [name, e] : found) out.push_back(std::move(e));
+  return out;
 }
 
 std::string resolve_recipe(const std::string& name_or_path, const std::vector<std::string>& search_dirs) {

@@ -37,10 +37,26 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace strand {
+
+// The values a numeric field accepts, checked whenever it is set (file, override or JSON) with an error
+// naming the key: "'train.log_every' must be >= 1, got 0". Bounds are inclusive unless said otherwise.
+struct NumericRange {
+  std::optional<double> min, max;
+  bool min_exclusive = false, max_exclusive = false;
+
+  static NumericRange at_least(double lo) { return {lo, std::nullopt, false, false}; }
+  static NumericRange above(double lo) { return {lo, std::nullopt, true, false}; }
+  static NumericRange between(double lo, double hi) { return {lo, hi, false, false}; }
+  static NumericRange from_below(double lo, double hi) { return {lo, hi, false, true}; }  // [lo, hi)
+
+  bool contains(double v) const;
+  std::string str() const;  // ">= 1", "in [0, 1)", ...
+};
 
 class ConfigSchema {
  public:
@@ -55,6 +71,11 @@ class ConfigSchema {
   // be fields). Violations throw strand::Error.
   void add(const std::string& key, int64_t* target, int64_t default_value, const std::string& doc);
   void add(const std::string& key, double* target, double default_value, const std::string& doc);
+  // Numeric fields restricted to `range` (shown by help()). REQUIRES: the default is in the range.
+  void add(const std::string& key, int64_t* target, int64_t default_value, NumericRange range,
+           const std::string& doc);
+  void add(const std::string& key, double* target, double default_value, NumericRange range,
+           const std::string& doc);
   void add(const std::string& key, bool* target, bool default_value, const std::string& doc);
   void add(const std::string& key, std::string* target, const std::string& default_value,
            const std::string& doc);
@@ -91,6 +112,9 @@ class ConfigSchema {
   // The current values of the bound variables as nested JSON objects with typed values (ints as integers,
   // floats as numbers, lists as arrays of strings), for checkpoints and logs.
   nlohmann::json to_json() const;
+  // The current values as a YAML recipe (nested sections, every field), which load_yaml_string reads back to
+  // the same values: what `strand train --print-config` prints and a run directory keeps as config.yaml.
+  std::string to_yaml() const;
   // Reads an object written by to_json() back (restoring a config from a checkpoint), as strictly as YAML:
   // every key must be in the schema and every value of the field's JSON type (an int field takes a JSON
   // integer, a float field any number, a list field an array of strings). Keys absent from `values` keep
@@ -99,6 +123,8 @@ class ConfigSchema {
   // True if the field was set by a file, override or load_json() since it was added or last reset with ~key
   // (even to a value equal to its default). REQUIRES: `key` is a field of the schema (else strand::Error).
   bool is_set(const std::string& key) const;
+  // Every field's key, in the order added.
+  std::vector<std::string> keys() const;
 
  private:
   struct Impl;
@@ -110,5 +136,12 @@ class ConfigSchema {
 // existing file wins. Directories that do not exist are skipped. The error lists the *.yaml stems found
 // directly in the search directories, sorted: "recipe 'x' not found (available: a, b, c)".
 std::string resolve_recipe(const std::string& name_or_path, const std::vector<std::string>& search_dirs);
+
+// The recipes resolve_recipe finds by name: each *.yaml directly in `search_dirs`, the first directory
+// holding a name winning, sorted by name, with the recipe's first comment line as its description.
+struct RecipeEntry {
+  std::string name, path, description;
+};
+std::vector<RecipeEntry> list_recipes(const std::vector<std::string>& search_dirs);
 
 }  // namespace strand

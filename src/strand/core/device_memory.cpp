@@ -5,9 +5,13 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <mutex>
 #include <new>
+#include <string>
 #include <unordered_map>
+
+#include <unistd.h>
 
 #if defined(STRAND_WITH_CUDA)
 #include <cuda_runtime.h>
@@ -151,6 +155,41 @@ Tensor pinned_host_tensor(const Shape& shape, DType dtype) {
 
 CudaAllocatorCalls cuda_allocator_calls() {
   return {g_allocations.load(std::memory_order_relaxed), g_frees.load(std::memory_order_relaxed)};
+}
+
+namespace {
+
+uint64_t host_available_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  uint64_t kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib >> unit)
+    if (key == "MemAvailable:") return kib * 1024;
+  // Without /proc (another kernel), the whole physical memory is the bound.
+  return static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGE_SIZE));
+}
+
+}  // namespace
+
+uint64_t available_memory_bytes(Device device) {
+  if (device.type == DeviceType::CPU) return host_available_bytes();
+#if defined(STRAND_WITH_CUDA)
+  select_device(device);
+  size_t free_bytes = 0, total_bytes = 0;
+  cuda_check(cudaMemGetInfo(&free_bytes, &total_bytes), "cudaMemGetInfo");
+  return free_bytes;
+#else
+  select_device(device);  // says this strand was built without CUDA
+  return 0;
+#endif
+}
+
+void check_memory_available(Device device, double bytes, std::string_view what) {
+  const auto available = static_cast<double>(available_memory_bytes(device));
+  constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+  STRAND_CHECK(bytes <= available, "{} needs {:.1f} GiB on {}, {:.1f} GiB available", what, bytes / kGiB,
+               device.str(), available / kGiB);
 }
 
 std::optional<Device> try_parse_device(std::string_view text) {

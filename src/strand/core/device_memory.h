@@ -43,6 +43,14 @@ void pinned_host_free(void* ptr);
 // A contiguous host tensor in pinned memory, freed with its last view.
 Tensor pinned_host_tensor(const Shape& shape, DType dtype);
 
+// Bytes a new allocation on `device` can take now: the host's MemAvailable (/proc/meminfo), or the GPU's
+// free memory (cudaMemGetInfo).
+uint64_t available_memory_bytes(Device device);
+// Throws "<what> needs 20.4 GiB on cpu, 7.8 GiB available" when `bytes` exceed available_memory_bytes: the
+// check before a large allocation, so that a size that cannot fit fails with a message instead of growing
+// until the kernel kills the process.
+void check_memory_available(Device device, double bytes, std::string_view what);
+
 // Bytes of GPU memory strand holds through device_alloc now, and the most it held since the last reset: the
 // figure comparable to PyTorch's max_memory_allocated (the CUDA context and library handles excluded).
 size_t cuda_allocated_bytes();

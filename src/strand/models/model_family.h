@@ -39,6 +39,10 @@ class ModelRecipe {
   virtual ~ModelRecipe() = default;
   // The configured model, uninitialised. Invalid fields are errors naming the recipe key.
   virtual std::unique_ptr<LanguageModel> build(const nn::Placement& placement) const = 0;
+  // Sets every bound field (and what build() reads besides them) to describe the model of `config`, a
+  // config.json of this family, so that build() makes that model: the architecture of a model.init_from
+  // directory when the recipe gives no model section. `source` names the file in errors.
+  virtual void assign_hf_config(const nlohmann::json& config, const std::string& source) = 0;
 };
 
 // A tensor a HF checkpoint holds besides the parameters and buffers, and what the model says it must be.

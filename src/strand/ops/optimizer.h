@@ -13,7 +13,9 @@
 //   grad_sum_of_squares(s, group)    s = sum of grad^2 over the group's tensors (this rank's part)
 //   (all-reduce s across the ranks that hold disjoint parts of the gradients)
 //   grad_norm(norm, s)               norm = sqrt(s)
-//   clip_factor(f, norm, max_norm)   f = max_norm / norm if the norm exceeds it, else 1
+//   clip_factor(f, norm, max_norm)   f = max_norm / norm if the norm exceeds it, else 1; NaN if the norm is
+//   not
+//                                    finite, which makes adamw_step skip the update
 //   adamw_step(group, options, t, f)
 // Every scalar stays on the group's device, so on CUDA nothing synchronises with the host.
 #pragma once
@@ -76,13 +78,15 @@ void grad_sum_of_squares(const Tensor& sum_of_squares, const AdamWGroup& group);
 void grad_norm(const Tensor& norm, const Tensor& sum_of_squares);
 
 // factor [1] = max_norm / norm when max_norm > 0 and norm > max_norm, else 1: the factor that scales the
-// gradients to a global norm of at most max_norm. Compared and divided in norm's dtype (max_norm rounded to
-// it), then rounded to factor's dtype; both F32 or F64 on the CPU, F32 on CUDA.
+// gradients to a global norm of at most max_norm. A NaN or infinite norm gives NaN, so that the update that
+// reads the factor is skipped instead of writing NaN into every weight. Compared and divided in norm's dtype
+// (max_norm rounded to it), then rounded to factor's dtype; both F32 or F64 on the CPU, F32 on CUDA.
 void clip_factor(const Tensor& factor, const Tensor& norm, double max_norm);
 
 // One AdamW update (above) of every tensor of the group and then of its compute copy; step counts from 1.
 // grad_scale [1] (on the group's device; CPU: F32 or F64, CUDA: F32) multiplies every gradient as it is read
-// (the gradients themselves are left as they are); undefined: 1.
+// (the gradients themselves are left as they are); undefined: 1. A non-finite grad_scale skips the update:
+// parameters, moments and compute copies stay as they were (the device decides, nothing is read back).
 void adamw_step(const AdamWGroup& group, const AdamWOptions& options, int64_t step,
                 const Tensor& grad_scale = Tensor());
 

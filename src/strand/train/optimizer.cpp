@@ -58,9 +58,9 @@ void AdamW::step(double lr, int64_t step) {
   grad_norm(norm_, sum_of_squares_);
 
   // 3. Clip: the factor is computed on the device and scales the gradients as the update reads them, so
-  //    nothing waits for the norm.
-  const bool clip = settings_.clip_grad > 0;
-  if (clip) clip_factor(clip_factor_, norm_, settings_.clip_grad);
+  //    nothing waits for the norm. Without clipping it is 1, or NaN when the norm is not finite, which
+  //    skips the update on the device (the trainer reads the norm back and reports the skip).
+  clip_factor(clip_factor_, norm_, settings_.clip_grad);
 
   // 4. Update every parameter and its moments. A ZeRO-1 shard builds its group over the slices it owns,
   //    updates only those, and all-gathers the parameters after.
@@ -69,7 +69,7 @@ void AdamW::step(double lr, int64_t step) {
   o.beta1 = settings_.beta1;
   o.beta2 = settings_.beta2;
   o.eps = settings_.eps;
-  adamw_step(*group_, o, step, clip ? clip_factor_ : Tensor());
+  adamw_step(*group_, o, step, clip_factor_);
 
   // 5. The compute copies: the update pass has already rewritten them from the new values (one read of each
   //    parameter). Quantised copies that carry scales (FP8) refresh their scales here.

@@ -30,7 +30,9 @@ class AdamW {
   AdamW& operator=(const AdamW&) = delete;
 
   // Clips the gradients to settings.clip_grad by their global norm, then updates every parameter (step counts
-  // from 1) and its compute copy. The phases are spelled out in the implementation.
+  // from 1) and its compute copy. When the norm is not finite (NaN or inf) nothing is updated: the step is
+  // skipped on the device, and last_grad_norm() tells the caller. The phases are spelled out in the
+  // implementation.
   void step(double lr, int64_t step);
   // Sets every gradient to zero before a step's backward passes accumulate into them. The zeroing is
   // deferred (nn/parameter.h, Note [Pending zero]): the first backward write to a gradient assigns it, and

@@ -48,14 +48,14 @@ struct TrainConfig {
   } schedule;
   struct Train {
     int64_t max_steps, stop_at_step, seed, log_every, eval_every, eval_batches, threads;
-    int64_t recompute_layers;
+    int64_t recompute_layers, max_skipped_steps;
     std::string device, precision;
     double peak_tflops;
     bool profile;
   } train;
   struct Run {
     std::string dir;
-    bool jsonl, tensorboard;
+    bool jsonl, tensorboard, overwrite;
   } run;
   struct Checkpoint {
     std::string dir;
@@ -80,11 +80,20 @@ struct TrainConfig {
   ScheduleOptions schedule_options() const;
   std::string checkpoint_dir() const;  // checkpoint.dir, or <run.dir>/checkpoints
   std::string export_dir() const;      // export.dir, or <run.dir>/hf
+  // Everything a run writes: the run directory's files and folders, the checkpoint and export directories.
+  // A fresh run refuses to start where any of them holds something (run.overwrite removes them).
+  std::vector<std::string> run_outputs() const;
+  // <run.dir>/config.yaml: the resolved recipe, as --print-config shows it.
+  std::string saved_config_path() const;
 };
 
 // Fills `config` from a recipe file (none when empty) and then overrides (ConfigSchema's forms): model.arch
 // is read from both first, so that `schema` holds exactly the fields of that family's model section, and a
 // key of another family's is an unknown key.
+//
+// With model.init_from and no model.* field given, the architecture is the init_from model's: model.arch from
+// its config.json's model_type (a HF directory) or its stored recipe (a strand checkpoint), and every model.*
+// field set to describe it, so that the resolved config (and config.yaml) says what is trained.
 void load_train_config(TrainConfig& config, ConfigSchema& schema, const std::string& recipe_path,
                        const std::vector<std::string>& overrides);
 

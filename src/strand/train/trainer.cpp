@@ -7,6 +7,7 @@
 #include "strand/interop/hf_checkpoint.h"
 #include "strand/io/atomic_file.h"
 #include "strand/io/checkpoint_dir.h"
+#include "strand/models/registry.h"
 #include "strand/ops/elementwise.h"
 #include "strand/ops/precision.h"
 #include "strand/ops/work_profile.h"
@@ -14,9 +15,12 @@
 #include "strand/train/checkpoint.h"
 #include "strand/train/metrics.h"
 #include "strand/train/optimizer.h"
+#include "strand/train/resume_check.h"
+#include "strand/train/run_directory.h"
 #include "strand/train/work_report.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <omp.h>
 #include <unistd.h>
 
@@ -81,9 +85,30 @@ data::ObjectiveOptions objective_options(const TrainConfig& c) {
 }
 
 // Fine-tuning start: weights from a HF directory (config.json present) or a strand checkpoint step directory.
+// The config.json keys on which two models of one family differ, as "key: there X, configured Y".
+std::vector<std::string> hf_config_differences(const LanguageModel& there, const LanguageModel& configured) {
+  const ModelFamily& family = model_family_of(configured);
+  const nlohmann::json a = family.to_hf_config(there, DType::F32),
+                       b = family.to_hf_config(configured, DType::F32);
+  std::vector<std::string> out;
+  for (const auto& [key, value] : b.items())
+    if (!a.contains(key) || a[key] != value)
+      out.push_back(fmt::format("{} is {} there, {} configured", key,
+                                a.contains(key) ? a[key].dump() : "absent", value.dump()));
+  return out;
+}
+
 void load_initial_weights(LanguageModel& model, const std::string& from) {
   if (fs::exists(fs::path(from) / "config.json")) {
     const auto source = interop::load_hf_model(from);
+    STRAND_CHECK(source->arch() == model.arch(), "model.init_from={} holds a {} model, but model.arch is {}",
+                 from, source->arch(), model.arch());
+    const std::vector<std::string> differences = hf_config_differences(*source, model);
+    STRAND_CHECK(
+        differences.empty(),
+        "model.init_from={}: its config.json differs from the configured model: {} (leave the recipe's "
+        "model section out to take the architecture from config.json)",
+        from, fmt::join(differences, "; "));
     const nn::ParameterList src = source->parameters(), dst = model.parameters();
     STRAND_CHECK(src.size() == dst.size(), "{}: the model there differs from the configured one", from);
     for (size_t i = 0; i < src.size(); ++i) {
@@ -188,12 +213,15 @@ double unigram_entropy(const std::vector<LMBatch>& batches) {
 // and the stop decision, taken with every rank.
 class Trainer {
  public:
-  Trainer(const TrainConfig& c, const nlohmann::json& resolved_config, GradientSync& sync)
-      : c_(c), resolved_config_(resolved_config), sync_(sync) {}
+  Trainer(const TrainConfig& c, const ConfigSchema& schema, GradientSync& sync)
+      : c_(c), resolved_config_(schema.to_json()), resolved_yaml_(schema.to_yaml()), sync_(sync) {}
 
   TrainResult run();
 
  private:
+  void check_earlier_outputs() const;
+  void claim_run_directory();
+  void check_memory() const;
   void load_data();
   void build_model();
   void resume();
@@ -205,15 +233,20 @@ class Trainer {
                    std::chrono::steady_clock::time_point start);
   bool stop_requested(int64_t last_step);
 
+  void check_update(int64_t at_step);
   void save(int64_t at_step);
+  std::vector<io::NamedTensor> host_weights() const;
+  void check_finite(const std::vector<io::NamedTensor>& weights, int64_t at_step, const char* what) const;
   void run_eval(int64_t at_step);
   void log_window();
   void write_profile_report();
 
   const TrainConfig& c_;
-  const nlohmann::json& resolved_config_;
+  const nlohmann::json resolved_config_;
+  const std::string resolved_yaml_;
   GradientSync& sync_;
   TrainResult result_;
+  std::optional<RunDirectoryLock> run_dir_lock_;
 
   // Data.
   std::optional<data::Tokenizer> tokenizer_;
@@ -239,6 +272,7 @@ class Trainer {
   int64_t first_step_ = 1;
   double consumed_tokens_ = 0;
   double lr_ = 0;
+  int64_t skipped_in_a_row_ = 0;  // consecutive steps whose gradient norm was not finite
 
   // Metrics.
   MetricLogger logger_;
@@ -302,14 +336,76 @@ void Trainer::build_model() {
   model_ = c_.build_model(placement_);
 }
 
+// A fresh run where an earlier one left outputs refuses before any work, unless run.overwrite removes them
+// (once the run holds the directory's lock, so that a live run's files are never removed).
+void Trainer::check_earlier_outputs() const {
+  if (c_.checkpoint.resume || c_.run.overwrite) return;
+  const std::vector<std::string> earlier = existing_outputs(c_.run_outputs());
+  STRAND_CHECK(
+      earlier.empty(),
+      "run.dir {} holds an earlier run's outputs ({}): continue it with checkpoint.resume=true, start "
+      "afresh with run.overwrite=true (deleting them), or give another run.dir",
+      c_.run.dir, fmt::join(earlier, ", "));
+}
+
+// Before anything is written, once the recipe, model and data are known to be good (so that a bad recipe
+// leaves no run directory behind): the lock, and run.overwrite's removal.
+void Trainer::claim_run_directory() {
+  run_dir_lock_.emplace(c_.run.dir);
+  if (c_.checkpoint.resume || !c_.run.overwrite) return;
+  const std::vector<std::string> earlier = existing_outputs(c_.run_outputs());
+  if (earlier.empty()) return;
+  remove_outputs(earlier);
+  fmt::print("run.overwrite: removed {}\n", fmt::join(earlier, ", "));
+}
+
+// What training will hold besides the weights (checked by the model before it allocated them): gradients and
+// AdamW's two moments, and a lower bound of a micro-batch's activations (each block keeps at least its
+// input, its attention output and its MLP input, plus the logits).
+void Trainer::check_memory() const {
+  double parameters = 0;
+  for (const nn::Parameter* p : model_->parameters()) parameters += static_cast<double>(p->value.numel());
+  const double state = parameters * 3 * static_cast<double>(dtype_size(placement_.master));
+  const double tokens = c_.batch.mode == "padded" ? static_cast<double>(c_.batch.sequences) *
+                                                        static_cast<double>(c_.data.max_length)
+                                                  : static_cast<double>(c_.batch.tokens);
+  const double per_token = 3.0 * static_cast<double>(model_->num_layers() * model_->hidden_size()) +
+                           2.0 * static_cast<double>(model_->vocab_size());
+  const double activations = tokens * per_token * static_cast<double>(dtype_size(placement_.compute));
+  check_memory_available(
+      placement_.device, state + activations,
+      fmt::format("training (gradients and AdamW moments of {:.3g} parameters, and at least "
+                  "{:.3g} GiB of activations for a micro-batch of {:.3g} tokens: batch.{})",
+                  parameters, activations / (1 << 30), tokens,
+                  c_.batch.mode == "padded" ? "sequences" : "tokens"));
+}
+
 void Trainer::resume() {
   if (!c_.checkpoint.resume) return;
   const auto dir = checkpoints_->newest_complete();
   if (!dir) {
-    fmt::print("resume: no complete checkpoint in {}; starting from scratch\n", c_.checkpoint_dir());
+    std::vector<std::string> unusable;
+    checkpoints_->list_complete(&unusable);
+    STRAND_CHECK(
+        unusable.empty(),
+        "checkpoint.resume=true, but no checkpoint in {} is usable, and they are kept as they are: {}",
+        c_.checkpoint_dir(), fmt::join(unusable, "; "));
+    const int64_t dropped = truncate_metrics_log((fs::path(c_.run.dir) / "metrics.jsonl").string(), 0);
+    fmt::print(
+        "resume: no checkpoint in {} yet; starting from step 0{}\n", c_.checkpoint_dir(),
+        dropped > 0 ? fmt::format(" ({} metric records of the interrupted start dropped)", dropped) : "");
     return;
   }
   const CheckpointContents ck = load_checkpoint(*dir);
+  const nlohmann::json& state = ck.trainer_state;
+  if (state.contains("config"))
+    for (const std::string& change : check_resume_config(state["config"], resolved_config_, *dir))
+      fmt::print("resume: {}\n", change);
+  const int64_t saved_step = state.at("step").get<int64_t>();
+  STRAND_CHECK(saved_step <= c_.train.max_steps,
+               "checkpoint {} is at step {}, beyond train.max_steps={}: it belongs to a longer run (raise "
+               "train.max_steps to continue it, or start afresh with run.overwrite=true)",
+               *dir, saved_step, c_.train.max_steps);
   std::map<std::string, Tensor> by_name;
   for (const auto& t : ck.model) by_name[t.name] = t.tensor;
   for (const auto& t : ck.optimizer) by_name[t.name] = t.tensor;
@@ -332,11 +428,13 @@ void Trainer::resume() {
   loader_->restore(
       {st.at("loader").at("epoch").get<uint64_t>(), st.at("loader").at("index").get<uint64_t>()});
   result_.checkpoint = *dir;
-  fmt::print("resume: step {} from {}\n", step_, *dir);
+  const int64_t dropped = truncate_metrics_log((fs::path(c_.run.dir) / "metrics.jsonl").string(), step_);
+  fmt::print("resume: step {} from {}{}\n", step_, *dir,
+             dropped > 0 ? fmt::format(" (metrics.jsonl: {} records after it dropped)", dropped) : "");
 }
 
 void Trainer::open_metrics() {
-  fs::create_directories(c_.run.dir);
+  io::write_file_atomic(c_.saved_config_path(), resolved_yaml_);
   logger_.add(make_console_sink(c_.train.max_steps, isatty(STDOUT_FILENO) != 0));
   if (c_.run.jsonl) logger_.add(make_jsonl_sink((fs::path(c_.run.dir) / "metrics.jsonl").string()));
   if (c_.run.tensorboard) logger_.add(make_tensorboard_sink((fs::path(c_.run.dir) / "tensorboard").string()));
@@ -372,11 +470,53 @@ bool Trainer::stop_requested(int64_t last_step) {
   return sync_.any(g_stop_signal.load() != 0 || step_ >= last_step);
 }
 
+// A skipped update (non-finite gradient norm, decided on the device) left the weights as they were; too many
+// in a row stop the run.
+void Trainer::check_update(int64_t at_step) {
+  const double norm = optimizer_->last_grad_norm();
+  if (std::isfinite(norm)) {
+    skipped_in_a_row_ = 0;
+    return;
+  }
+  ++skipped_in_a_row_;
+  ++result_.skipped_steps;
+  STRAND_CHECK(
+      skipped_in_a_row_ <= c_.train.max_skipped_steps,
+      "the gradient norm is {} at step {}, {} step(s) in a row (train.max_skipped_steps={}): training "
+      "diverged (lower optimizer.lr, or check the data); the weights are those before these steps, "
+      "and the last checkpoint is {}",
+      norm, at_step, skipped_in_a_row_, c_.train.max_skipped_steps,
+      result_.checkpoint.empty() ? "none" : result_.checkpoint);
+  std::fprintf(stderr, "strand: warning: the gradient norm is %g at step %lld: the update was skipped\n",
+               norm, static_cast<long long>(at_step));
+}
+
+// Nothing non-finite is ever written: neither a checkpoint (which would replace good ones) nor an export.
+std::vector<io::NamedTensor> Trainer::host_weights() const {
+  std::vector<io::NamedTensor> out;
+  for (const nn::Parameter* p : params_) out.push_back({p->name, p->value.to(Device::cpu())});
+  return out;
+}
+
+void Trainer::check_finite(const std::vector<io::NamedTensor>& weights, int64_t at_step,
+                           const char* what) const {
+  for (const auto& [name, host] : weights) {
+    const float* v = host.data<float>();
+    for (int64_t i = 0; i < host.numel(); ++i)
+      STRAND_CHECK(
+          std::isfinite(v[i]),
+          "{} holds {} after step {}: training diverged (lower optimizer.lr; optimizer.eps=0 divides by "
+          "zero where a gradient is 0); not writing the {}; the last good checkpoint is {}",
+          name, v[i], at_step, what, result_.checkpoint.empty() ? "none" : result_.checkpoint);
+  }
+}
+
 void Trainer::save(int64_t at_step) {
   CheckpointContents ck;
   // Checkpoints hold host copies: the same files whichever device trained.
+  ck.model = host_weights();
+  check_finite(ck.model, at_step, "checkpoint");
   for (size_t i = 0; i < params_.size(); ++i) {
-    ck.model.push_back({params_[i]->name, params_[i]->value.to(Device::cpu())});
     ck.optimizer.push_back({params_[i]->name + ".exp_avg", optimizer_->exp_avg()[i].to(Device::cpu())});
     ck.optimizer.push_back({params_[i]->name + ".exp_avg_sq", optimizer_->exp_avg_sq()[i].to(Device::cpu())});
   }
@@ -485,16 +625,15 @@ void Trainer::write_profile_report() {
 
 TrainResult Trainer::run() {
   if (c_.train.threads > 0) omp_set_num_threads(static_cast<int>(c_.train.threads));
-  STRAND_CHECK(c_.train.max_steps > 0, "train.max_steps must be positive, got {}", c_.train.max_steps);
-  STRAND_CHECK(c_.batch.grad_accum > 0, "batch.grad_accum must be positive, got {}", c_.batch.grad_accum);
-  STRAND_CHECK(c_.train.recompute_layers >= 0, "train.recompute_layers must be >= 0, got {}",
-               c_.train.recompute_layers);
   const ScheduleOptions schedule = c_.schedule_options();
   validate_schedule(schedule);
+  check_earlier_outputs();
 
   // Set-up: the model's shape first, since the data must fit it.
   build_model();
+  check_memory();
   load_data();
+  claim_run_directory();
   LanguageModel& model = *model_;
   model.init(static_cast<uint64_t>(c_.train.seed));
   model.set_recompute_layers(c_.train.recompute_layers);
@@ -531,6 +670,14 @@ TrainResult Trainer::run() {
   const int64_t last_step =
       c_.train.stop_at_step > 0 ? std::min(c_.train.stop_at_step, c_.train.max_steps) : c_.train.max_steps;
   first_step_ = step_ + 1;
+  if (c_.schedule.warmup_steps > c_.train.max_steps)
+    std::fprintf(stderr,
+                 "strand: warning: schedule.warmup_steps (%lld) > train.max_steps (%lld): the learning rate "
+                 "never reaches optimizer.lr\n",
+                 static_cast<long long>(c_.schedule.warmup_steps),
+                 static_cast<long long>(c_.train.max_steps));
+  // A fine-tuning run shows where it starts from.
+  if (!c_.model.init_from.empty() && step_ == 0) run_eval(0);
   optimizer_->zero_grads();
   while (!stop_requested(last_step)) {
     if (c_.train.profile) take_work_times();  // drops what evaluation recorded
@@ -549,12 +696,14 @@ TrainResult Trainer::run() {
     sync_.finish();
     lr_ = learning_rate(schedule, step_);
     if (normaliser > 0) optimizer_->step(lr_, step_);
+    ++result_.steps_run;
     // The next step's gradients are cleared (on the GPU, marked pending zero) and its batches built while
     // the GPU still runs this one.
     optimizer_->zero_grads();
     if (step_ < last_step) prefetched_ = fetch();
     // Bookkeeping.
     bookkeeping(batches, normaliser, t0);
+    if (normaliser > 0) check_update(step_);
     if (step_ % c_.train.log_every == 0 || step_ == c_.train.max_steps) log_window();
     if (c_.train.eval_every > 0 && step_ % c_.train.eval_every == 0 && step_ != last_step) run_eval(step_);
     if (c_.checkpoint.save_every > 0 && step_ % c_.checkpoint.save_every == 0 && step_ != last_step)
@@ -567,7 +716,8 @@ TrainResult Trainer::run() {
     save(step_);
     logger_.flush();
     result_.interrupted = true;
-    if (const int sig = g_stop_signal.load(); sig != 0) {
+    result_.stop_signal = g_stop_signal.load();
+    if (const int sig = result_.stop_signal; sig != 0) {
       fmt::print(
           "\nstrand: stopped by {} after step {}; checkpoint {} (continue with checkpoint.resume=true)\n",
           sig == SIGTERM ? "SIGTERM" : "SIGINT", step_, result_.checkpoint);
@@ -583,6 +733,7 @@ TrainResult Trainer::run() {
   if (c_.checkpoint.at_end) save(step_);
   logger_.flush();
   if (c_.export_.hf) {
+    check_finite(host_weights(), step_, "export");
     result_.export_dir = c_.export_dir();
     interop::save_hf_model(model, result_.export_dir, c_.export_.dtype == "bf16" ? DType::BF16 : DType::F32);
     tokenizer_->write_hf_files(result_.export_dir);
@@ -600,13 +751,13 @@ void install_stop_handlers() {
   sigaction(SIGINT, &sa, nullptr);
 }
 
-TrainResult train(const TrainConfig& config, const nlohmann::json& resolved_config, GradientSync& sync) {
-  return Trainer(config, resolved_config, sync).run();
+TrainResult train(const TrainConfig& config, const ConfigSchema& schema, GradientSync& sync) {
+  return Trainer(config, schema, sync).run();
 }
 
-TrainResult train(const TrainConfig& config, const nlohmann::json& resolved_config) {
+TrainResult train(const TrainConfig& config, const ConfigSchema& schema) {
   LocalGradientSync local;
-  return train(config, resolved_config, local);
+  return train(config, schema, local);
 }
 
 }  // namespace strand

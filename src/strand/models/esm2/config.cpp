@@ -1,5 +1,6 @@
 #include "strand/models/esm2/config.h"
 
+#include "strand/core/checked_math.h"
 #include "strand/core/error.h"
 
 namespace strand {
@@ -25,6 +26,25 @@ void Esm2Config::validate() const {
                "esm2 config: pad_token_id {} outside the vocabulary of {}", pad_token_id, vocab_size);
   STRAND_CHECK(mask_token_id >= 0 && mask_token_id < vocab_size,
                "esm2 config: mask_token_id {} outside the vocabulary of {}", mask_token_id, vocab_size);
+  parameter_count();
+}
+
+int64_t Esm2Config::parameter_count() const {
+  constexpr std::string_view what = "esm2 config: the parameter count";
+  const int64_t h = hidden_size, i = intermediate_size;
+  const int64_t square = checked_add(checked_mul(h, h, what), h, what);  // an H x H linear with bias
+  const int64_t mlp =
+      checked_add(checked_mul(2, checked_mul(h, i, what), what), checked_add(i, h, what), what);
+  // q, k, v and o, the MLP, two LayerNorms.
+  const int64_t block =
+      checked_add(checked_add(checked_mul(4, square, what), mlp, what), checked_mul(4, h, what), what);
+  const int64_t embedding = checked_mul(vocab_size, h, what);
+  // The final LayerNorm, the head's dense layer and LayerNorm, the decoder's bias (and weight when untied).
+  int64_t total = checked_add(checked_mul(num_layers, block, what), embedding, what);
+  total = checked_add(
+      total, checked_add(square, checked_add(checked_mul(4, h, what), vocab_size, what), what), what);
+  if (!tie_embeddings) total = checked_add(total, embedding, what);
+  return total;
 }
 
 }  // namespace strand

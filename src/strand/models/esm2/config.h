@@ -24,6 +24,9 @@ struct Esm2Config {
   int64_t head_dim() const { return hidden_size / num_heads; }
   // Checks every field, naming the offending one.
   void validate() const;
+  // Parameters of the model this describes, computed without overflow (an overflow is an error): what a
+  // size check before allocating needs.
+  int64_t parameter_count() const;
 };
 
 }  // namespace strand

@@ -27,6 +27,10 @@ class Esm2Recipe final : public ModelRecipe {
     return std::make_unique<Esm2Model>(config_, placement);
   }
 
+  void assign_hf_config(const nlohmann::json& config, const std::string& source) override {
+    config_ = esm2_config_from_hf(config, source);
+  }
+
  private:
   Esm2Config config_;
 };

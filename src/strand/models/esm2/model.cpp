@@ -1,6 +1,7 @@
 #include "strand/models/esm2/model.h"
 
 #include "strand/core/philox.h"
+#include "strand/models/weights_memory.h"
 #include "strand/ops/activation.h"
 #include "strand/ops/precision.h"
 #include "strand/ops/token_dropout.h"
@@ -35,7 +36,8 @@ const Esm2Config& validated(const Esm2Config& c) {
   return c;
 }
 
-const nn::Placement& validated(const nn::Placement& p) {
+// Checked after the config, whose parameter count it needs.
+const nn::Placement& validated(const nn::Placement& p, const Esm2Config& c) {
   if (p.device.type == DeviceType::CPU) {
     STRAND_CHECK(p.master == p.compute && (p.master == DType::F32 || p.master == DType::F64),
                  "the CPU ESM-2 runs in F32 or F64, not {}", dtype_name(p.compute));
@@ -44,6 +46,7 @@ const nn::Placement& validated(const nn::Placement& p) {
                  "the CUDA ESM-2 keeps F32 master weights and computes in F32 or BF16, not {}",
                  dtype_name(p.compute));
   }
+  check_weights_fit(c.parameter_count(), p, "an ESM-2 model");
   return p;
 }
 
@@ -82,7 +85,7 @@ void Esm2Block::collect(nn::ParameterList& out) {
 
 Esm2Model::Esm2Model(const Esm2Config& config, const nn::Placement& placement)
     : config_(validated(config)),
-      placement_(validated(placement)),
+      placement_(validated(placement, config)),
       embed_("esm.embeddings.word_embeddings", config.vocab_size, config.hidden_size, config.pad_token_id,
              placement),
       final_norm_("esm.encoder.emb_layer_norm_after", config.hidden_size, config.layer_norm_eps, placement),

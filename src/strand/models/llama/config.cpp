@@ -1,5 +1,6 @@
 #include "strand/models/llama/config.h"
 
+#include "strand/core/checked_math.h"
 #include "strand/core/error.h"
 
 namespace strand {
@@ -35,6 +36,22 @@ void LlamaConfig::validate() const {
   STRAND_CHECK(init_std >= 0, "llama config: initializer_range must be >= 0, got {}", init_std);
   STRAND_CHECK(pad_token_id < vocab_size, "llama config: pad_token_id {} outside the vocabulary of {}",
                pad_token_id, vocab_size);
+  parameter_count();
+}
+
+int64_t LlamaConfig::parameter_count() const {
+  constexpr std::string_view what = "llama config: the parameter count";
+  const int64_t h = hidden_size, hd = resolved_head_dim();
+  const int64_t q = checked_mul(h, checked_mul(num_heads, hd, what), what);
+  const int64_t kv = checked_mul(h, checked_mul(num_kv_heads, hd, what), what);
+  const int64_t mlp = checked_mul(3, checked_mul(h, intermediate_size, what), what);
+  // q and o, k and v, the gated MLP, two norms.
+  const int64_t block = checked_add(checked_add(checked_mul(2, q, what), checked_mul(2, kv, what), what),
+                                    checked_add(mlp, checked_mul(2, h, what), what), what);
+  const int64_t embedding = checked_mul(vocab_size, h, what);
+  int64_t total = checked_add(checked_mul(num_layers, block, what), checked_add(embedding, h, what), what);
+  if (!tie_embeddings) total = checked_add(total, embedding, what);
+  return total;
 }
 
 }  // namespace strand

@@ -28,6 +28,9 @@ struct LlamaConfig {
   int64_t resolved_head_dim() const { return head_dim > 0 ? head_dim : hidden_size / num_heads; }
   // Checks every field, naming the offending one.
   void validate() const;
+  // Parameters of the model this describes, computed without overflow (an overflow is an error): what a
+  // size check before allocating needs.
+  int64_t parameter_count() const;
 };
 
 }  // namespace strand

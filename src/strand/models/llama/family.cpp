@@ -42,6 +42,12 @@ class LlamaRecipe final : public ModelRecipe {
     return std::make_unique<LlamaModel>(c, placement);
   }
 
+  void assign_hf_config(const nlohmann::json& config, const std::string& source) override {
+    config_ = llama_config_from_hf(config, source);
+    rope_type_ = config_.rope.factor != 0 ? "llama3" : "default";
+    if (config_.rope.factor != 0) rope_factor_ = config_.rope.factor;
+  }
+
  private:
   LlamaConfig config_;
   std::string rope_type_;

@@ -1,6 +1,7 @@
 #include "strand/models/llama/model.h"
 
 #include "strand/models/llama/decode_state.h"
+#include "strand/models/weights_memory.h"
 #include "strand/ops/elementwise.h"
 
 #include <fmt/format.h>
@@ -26,7 +27,8 @@ const LlamaConfig& validated(const LlamaConfig& c) {
   return c;
 }
 
-const nn::Placement& validated(const nn::Placement& p) {
+// Checked after the config, whose parameter count it needs.
+const nn::Placement& validated(const nn::Placement& p, const LlamaConfig& c) {
   if (p.device.type == DeviceType::CPU) {
     STRAND_CHECK(p.master == p.compute && (p.master == DType::F32 || p.master == DType::F64),
                  "the CPU Llama runs in F32 or F64, not {}", dtype_name(p.compute));
@@ -35,6 +37,7 @@ const nn::Placement& validated(const nn::Placement& p) {
                  "the CUDA Llama keeps F32 master weights and computes in F32 or BF16, not {}",
                  dtype_name(p.compute));
   }
+  check_weights_fit(c.parameter_count(), p, "a Llama");
   return p;
 }
 
@@ -75,7 +78,7 @@ void LlamaBlock::collect(nn::ParameterList& out) {
 
 LlamaModel::LlamaModel(const LlamaConfig& config, const nn::Placement& placement)
     : config_(validated(config)),
-      placement_(validated(placement)),
+      placement_(validated(placement, config)),
       embed_("model.embed_tokens", config.vocab_size, config.hidden_size, config.pad_token_id, placement),
       final_norm_("model.norm", config.hidden_size, config.rms_norm_eps, placement),
       lm_head_(config.tie_embeddings

@@ -4,6 +4,7 @@
 #include "strand/ops/dispatch.h"
 
 #include <cmath>
+#include <limits>
 
 namespace strand {
 namespace {
@@ -32,7 +33,9 @@ void set_scalar(const Tensor& t, T value) {
 template <typename N>
 void clip_factor_in(const Tensor& factor, const Tensor& norm, double max_norm) {
   const N n = scalar<N>(norm), limit = static_cast<N>(max_norm);
-  set_scalar<N>(factor, limit > 0 && n > limit ? limit / n : N{1});
+  set_scalar<N>(factor, !std::isfinite(n)        ? std::numeric_limits<N>::quiet_NaN()
+                        : limit > 0 && n > limit ? limit / n
+                                                 : N{1});
 }
 
 template <typename T>
@@ -85,7 +88,8 @@ void adamw_step(const std::vector<AdamWTensors>& tensors, const AdamWOptions& op
   for (const AdamWTensors& t : tensors) {
     ops_detail::dispatch_float(t.value.dtype(), "adamw_step", [&](auto tag) {
       using T = decltype(tag);
-      step_kernel<T>(t, options, step, grad_scale.defined() ? scalar<T>(grad_scale) : T{1});
+      const T scale = grad_scale.defined() ? scalar<T>(grad_scale) : T{1};
+      if (std::isfinite(scale)) step_kernel<T>(t, options, step, scale);
     });
   }
 }

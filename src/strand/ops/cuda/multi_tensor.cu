@@ -111,7 +111,9 @@ __global__ void grad_norm_kernel(float* norm_out, const double* sum_of_squares) 
 
 __global__ void clip_factor_kernel(float* factor_out, const float* norm, float max_norm) {
   const float n = *norm;
-  *factor_out = max_norm > 0.0f && n > max_norm ? max_norm / n : 1.0f;
+  *factor_out = !isfinite(n)                      ? __int_as_float(0x7fc00000)
+                : max_norm > 0.0f && n > max_norm ? max_norm / n
+                                                  : 1.0f;
 }
 
 // The constants of one tensor's update in one step.
@@ -168,6 +170,7 @@ __global__ void __launch_bounds__(kThreads)
   c.bias2_root = s.bias2_root;
   c.eps = s.eps;
   c.grad_scale = s.grad_scale ? *s.grad_scale : 1.0f;
+  if (!isfinite(c.grad_scale)) return;  // a skipped step: nothing changes
 
   const int64_t size = chunk_size(tensor, chunk);
   float* param = tensor.param + chunk.begin;
