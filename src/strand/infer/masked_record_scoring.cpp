@@ -59,6 +59,7 @@ ScoreSummary score_pseudo_likelihoods(LanguageModel& model, const data::Tokenize
       });
   s.records = read.records;
   s.unknown = read.unknown;
+  s.composition = read.composition;
   return s;
 }
 
@@ -125,6 +126,7 @@ ScoreSummary score_mutation_file(LanguageModel& model, const data::Tokenizer& to
   for (size_t i = 0; i < lines.size(); ++i) emit({record_of[i], lines[i].text, scores[i]});
   s.records = read.records;
   s.unknown = read.unknown;
+  s.composition = read.composition;
   return s;
 }
 

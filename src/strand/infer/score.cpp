@@ -100,6 +100,7 @@ ScoreSummary score_records(LanguageModel& model, const data::Tokenizer& tokenize
   summary.tokens = s.tokens;
   summary.batches = forwards;
   summary.unknown = s.unknown;
+  summary.composition = s.composition;
   return summary;
 }
 
