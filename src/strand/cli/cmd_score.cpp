@@ -15,6 +15,7 @@
 #include "strand/models/registry.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -82,9 +83,11 @@ void run_score(ScoreCliOptions& o) {
   TsvSink sink(o.output);
   const auto start = std::chrono::steady_clock::now();
   infer::ScoreSummary s;
-  // Records as they are scored; mutation sets come out together at the end, so they have no progress line.
-  Progress progress = o.mutations.empty() ? Progress("strand score", "records")
-                                          : Progress("strand score", "records", stderr, false);
+  // Records as they are scored. Mutation sets come out together at the end, so they have no progress line,
+  // and neither have rows written to the terminal the line would be drawn on.
+  const bool shown = o.mutations.empty() && !(o.output == "-" && ::isatty(STDOUT_FILENO) == 1);
+  Progress progress =
+      shown ? Progress("strand score", "records") : Progress("strand score", "records", stderr, false);
   const infer::BackgroundRecordCount count(o.input, o.reader, progress);
   if (causal) {
     sink.add(infer::score_tsv_header());
