@@ -120,6 +120,43 @@ TEST_F(InferCliTest, GenerateErrorsAreOneLine) {
   EXPECT_NE(wide.err.find("more than the model's vocabulary of 256"), std::string::npos) << wide.err;
 }
 
+TEST_F(InferCliTest, GenerateSamplesTheDnaAlphabetUnlessAnyToken) {
+  const std::vector<std::string> hot = {"generate", "--model",       path("model"), "--prompt",
+                                        "ACGTAC",   "--temperature", "3",           "--seed",
+                                        "2",        "--num-samples", "3",           "--max-new-tokens",
+                                        "60"};
+  const RunResult dna = run(hot);
+  ASSERT_EQ(dna.exit_code, 0) << dna.err;
+  EXPECT_EQ(std::count(dna.out.begin(), dna.out.end(), '\n'), 3) << dna.out;
+  EXPECT_EQ(dna.out.find_first_not_of("ACGTNacgtn\n"), std::string::npos) << dna.out;
+  EXPECT_GT(dna.out.size(), 3 * 7u) << dna.out;  // something was generated
+  std::vector<std::string> any = hot;
+  any.push_back("--any-token");
+  const RunResult bytes = run(any);
+  ASSERT_EQ(bytes.exit_code, 0) << bytes.err;
+  EXPECT_NE(bytes.out.find_first_not_of("ACGTNacgtn\n"), std::string::npos) << bytes.out;
+}
+
+TEST_F(InferCliTest, GeneratePromptOutsideTheAlphabetIsAnError) {
+  const RunResult r = run({"generate", "--model", path("model"), "--prompt", "ACGUA"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err,
+            "strand: error: prompt character 4 'U' is not in the DNA alphabet of tokenizer 'nucleotide' "
+            "(ACGTNacgtn); any_token allows every character of its vocabulary\n");
+  const RunResult any = run(
+      {"generate", "--model", path("model"), "--prompt", "ACGUA", "--any-token", "--max-new-tokens", "3"});
+  EXPECT_EQ(any.exit_code, 0) << any.err;
+  EXPECT_EQ(any.out.rfind("ACGUA", 0), 0u) << any.out;
+  // The prompt and the new tokens must fit the model's positions (256: BOS + 6 + 250 do not).
+  const RunResult too_long =
+      run({"generate", "--model", path("model"), "--prompt", "ACGTAC", "--max-new-tokens", "250"});
+  EXPECT_EQ(too_long.exit_code, 1);
+  EXPECT_EQ(too_long.err,
+            "strand: error: the prompt (7 tokens) plus max_new_tokens (250) makes 257 tokens, more than the "
+            "model's 256 positions (max_position_embeddings)\n");
+}
+
 TEST_F(InferCliTest, ScoreWritesTheLibrarysTsv) {
   const std::string input = path("in.fq");
   std::ofstream(input) << "@r1 desc\nACGTAC\n+\nIIIIII\n@r2\nGGA\n+\nIII\n@r3\nTTTTTTTTTTTTTTTTTTTT\n+\n"

@@ -4,6 +4,7 @@
 // length checks.
 #include "strand/infer/generate.h"
 
+#include "expect_error.h"
 #include "infer/tiny_llama.h"
 #include "ops/gradcheck.h"
 
@@ -112,16 +113,43 @@ TEST_F(GenerateTest, TheRealEosStopsGenerationAndIsNotDecoded) {
 }
 
 TEST_F(GenerateTest, NeverSamplesBannedTokens) {
-  // BOS, PAD and UNK of the nucleotide tokenizer; EOS stays allowed.
-  EXPECT_EQ(banned_, (std::vector<int32_t>{1, 2, 3}));
+  // By default every id but EOS and the DNA alphabet's is banned.
+  const std::vector<int32_t> alphabet = {0, 'A', 'C', 'G', 'N', 'T', 'a', 'c', 'g', 'n', 't'};
+  EXPECT_EQ(banned_.size(), 256u - alphabet.size());
+  for (const int32_t id : alphabet) EXPECT_EQ(std::count(banned_.begin(), banned_.end(), id), 0) << id;
   for (uint64_t seed = 0; seed < 6; ++seed) {
     const GenerateResult r = run(20.0, seed, 0, 1.0, 60);
-    for (const int32_t id : r.new_tokens) EXPECT_TRUE(id == 0 || id >= 4) << id;
+    for (const int32_t id : r.new_tokens)
+      EXPECT_NE(std::find(alphabet.begin(), alphabet.end(), id), alphabet.end()) << id;
   }
+  // With any_token, only BOS, PAD and UNK of the nucleotide tokenizer; EOS stays allowed.
+  EXPECT_EQ(banned_tokens(tokenizer_, model_.vocab_size(), true), (std::vector<int32_t>{1, 2, 3}));
+  GenerateOptions o;
+  o.max_new_tokens = 60;
+  o.any_token = true;
+  o.sampling = {20.0, 0, 1.0, 1};
+  const GenerateResult any = generate(model_, tokenizer_, "ACGTTG", o).front();
+  for (const int32_t id : any.new_tokens) EXPECT_TRUE(id == 0 || id >= 4) << id;
+  EXPECT_TRUE(std::any_of(any.new_tokens.begin(), any.new_tokens.end(), [&](int32_t id) {
+    return std::find(alphabet.begin(), alphabet.end(), id) == alphabet.end();
+  }));
   // Ids past the tokenizer's vocabulary, and unused ids inside it, are banned too.
-  const std::vector<int32_t> b = banned_tokens(data::Tokenizer::char_level(), 520);
+  const std::vector<int32_t> b = banned_tokens(data::Tokenizer::char_level(), 520, true);
   EXPECT_EQ(b.front(), 1);  // PAD; EOS (0) is allowed
   EXPECT_EQ(b.size(), 1u + (520 - 256));
+  EXPECT_EQ(banned_tokens(data::Tokenizer::char_level(), 520).size(), 520u - alphabet.size());
+}
+
+TEST_F(GenerateTest, ThePromptMustBeInTheAlphabet) {
+  GenerateOptions o;
+  o.max_new_tokens = 2;
+  EXPECT_EQ(testing::error_of([&] { generate(model_, tokenizer_, "ACGTXA", o); }),
+            "prompt character 5 'X' is not in the DNA alphabet of tokenizer 'nucleotide' (ACGTNacgtn); "
+            "any_token allows every character of its vocabulary");
+  o.any_token = true;
+  EXPECT_EQ(generate(model_, tokenizer_, "ACGTXA", o).front().prompt_text, "ACGTXA");
+  EXPECT_EQ(testing::error_of([&] { generate(model_, tokenizer_, "AC\x01G", o); }),
+            "the prompt has 1 character outside the vocabulary of tokenizer 'nucleotide'");
 }
 
 TEST_F(GenerateTest, ChecksOptionsAndLengths) {
@@ -156,7 +184,10 @@ TEST_F(GenerateTest, ChecksOptionsAndLengths) {
 // single-sample generation and the others differ from it; greedy samples all equal the greedy chain; an EOS
 // stops one sample while the others go on.
 TEST_F(GenerateTest, SamplesDecodedTogetherAreEachTheirOwnGeneration) {
+  // Every id that decodes to text: among the alphabet's 11, EOS would end most samples within 24 tokens.
+  banned_ = banned_tokens(tokenizer_, model_.vocab_size(), true);
   GenerateOptions o;
+  o.any_token = true;
   o.max_new_tokens = 24;
   o.sampling = {2.0, 0, 1.0, 5};
   const GenerateResult single = generate(model_, tokenizer_, "ACGTTG", o).front();
@@ -170,8 +201,10 @@ TEST_F(GenerateTest, SamplesDecodedTogetherAreEachTheirOwnGeneration) {
   for (const GenerateResult& r : batch) EXPECT_EQ(r.prompt_tokens, single.prompt_tokens);
   EXPECT_EQ(generate(model_, tokenizer_, "ACGTTG", o)[2].new_tokens, batch[2].new_tokens);  // seeded
 
-  const GenerateResult greedy = run(0.0);
   o.sampling = {0.0, 0, 1.0, 0};
+  o.num_samples = 1;
+  const GenerateResult greedy = generate(model_, tokenizer_, "ACGTTG", o).front();
+  o.num_samples = 3;
   for (const GenerateResult& r : generate(model_, tokenizer_, "ACGTTG", o))
     EXPECT_EQ(r.new_tokens, greedy.new_tokens);
   // Sample 1's own tokens are the ones the others ride along with: with its 4th token as the end token it

@@ -3,6 +3,9 @@
 
 #include "strand/core/tensor.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -31,6 +34,13 @@ inline std::string read_text(const std::string& file) {
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+// Lets a reader still waiting in open() of `fifo` go (it reads nothing) when no writer came, so that a
+// failing test does not hang on its reading thread; a no-op once a writer has been.
+inline void release_reader(const std::string& fifo) {
+  const int fd = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+  if (fd >= 0) ::close(fd);
 }
 
 }  // namespace strand::io

@@ -153,5 +153,38 @@ TEST_F(InfoCliTest, MissingPathAndBadConfigAreErrors) {
   EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
 }
 
+TEST_F(InfoCliTest, AFileThatIsNoSafetensorsSaysWhatItIsNotAndWhatInfoReads) {
+  const std::string accepts =
+      "; strand info reads a safetensors file, a model or checkpoint directory (model.safetensors or "
+      "model.safetensors.index.json inside), a .index.json, or a Megatron dataset prefix (PATH.idx + "
+      "PATH.bin)\n";
+  const struct {
+    const char* name;
+    std::string bytes;
+    const char* looks_like;
+  } cases[] = {
+      {"genome.fa", ">chr1 E. coli\nACGTACGTACGT\n", "FASTA"},
+      {"tiny.fa", ">r\nAC\n", "FASTA"},
+      {"reads.fq", "@r1\nACGT\n+\nIIII\n", "FASTQ"},
+      {"genome.fa.gz", std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", 10), "gzip-compressed data"},
+      {"notes.txt", "just some text\n", "something else"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    write_bytes(path(c.name), c.bytes);
+    const RunResult r = run({path(c.name)});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err, "strand: error: " + path(c.name) + ": not a safetensors file (it looks like " +
+                         c.looks_like + "), nor a model directory" + accepts);
+  }
+  const std::string empty_dir = path("empty");
+  fs::create_directories(empty_dir);
+  const RunResult r = run({empty_dir});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.err, "strand: error: " + empty_dir +
+                       ": a directory without model.safetensors or model.safetensors.index.json" + accepts);
+}
+
 }  // namespace
 }  // namespace strand::io

@@ -6,6 +6,8 @@
 // "pooling" and "model".
 #include "strand/cli/commands.h"
 #include "strand/cli/model_options.h"
+#include "strand/core/progress.h"
+#include "strand/infer/background_record_count.h"
 #include "strand/infer/embed.h"
 #include "strand/infer/model_tokenizer.h"
 #include "strand/interop/hf_checkpoint.h"
@@ -41,8 +43,11 @@ void run_embed(EmbedCliOptions& o) {
   std::vector<Tensor> means;
   nlohmann::json ids = nlohmann::json::array(), lengths = nlohmann::json::array();
   const auto start = std::chrono::steady_clock::now();
+  Progress progress("strand embed", "records");
+  const infer::BackgroundRecordCount count(o.input, o.reader, progress);
   const infer::RecordBatchSummary s =
       infer::embed_records(*model, tokenizer, *reader, o.options, [&](infer::RecordEmbedding& e) {
+        progress.advance();
         if (o.options.pooling == infer::Pooling::Mean) {
           means.push_back(e.values);
         } else {
@@ -51,6 +56,7 @@ void run_embed(EmbedCliOptions& o) {
         ids.push_back(e.id);
         lengths.push_back(e.residues);
       });
+  progress.finish();
   STRAND_CHECK(s.records > 0, "{}: no records to embed", o.input);
   if (o.options.pooling == infer::Pooling::Mean) {
     const int64_t hidden = model->hidden_size();
@@ -83,6 +89,8 @@ void run_embed(EmbedCliOptions& o) {
                s.unknown, tokenizer.name());
   if (reader->skipped() > 0)
     fmt::print(stderr, "strand embed: warning: {} malformed records skipped\n", reader->skipped());
+  if (const auto w = infer::input_kind_warning(infer::sequence_alphabet(tokenizer), s.composition, o.input))
+    fmt::print(stderr, "strand embed: warning: {}\n", *w);
 }
 
 }  // namespace

@@ -30,12 +30,6 @@ void run_generate(const GenerateCliOptions& o) {
   const std::vector<infer::GenerateResult> samples = infer::generate(*causal, tokenizer, o.prompt, o.options);
   for (const infer::GenerateResult& r : samples) fmt::print("{}{}\n", o.prompt, r.text);
   std::fflush(stdout);
-  const infer::GenerateResult& r = samples.front();
-  if (r.prompt_unknown > 0)
-    fmt::print(stderr,
-               "strand generate: warning: {} prompt characters outside the vocabulary of tokenizer '{}' were "
-               "given to the model as UNK\n",
-               r.prompt_unknown, tokenizer.name());
 }
 
 }  // namespace
@@ -62,6 +56,9 @@ void register_generate(CLI::App& app) {
                   "continuations of the prompt, decoded together and printed one per line; sample i draws "
                   "from Philox stream i of the seed, so sample 0 is what --num-samples 1 prints")
       ->capture_default_str();
+  cmd->add_flag("--any-token", g.any_token,
+                "sample every token that decodes to text, and allow any character of the vocabulary in the "
+                "prompt (default: the tokenizer's sequence alphabet, e.g. ACGTNacgtn for DNA, and EOS)");
   cmd->add_option("--tokenizer", opts->tokenizer,
                   "nucleotide, char, or a tokenizer.json path (default: DIR/tokenizer.json if present, else "
                   "nucleotide)");

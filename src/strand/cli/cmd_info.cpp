@@ -100,8 +100,49 @@ void describe_trainer_state(const std::filesystem::path& state_path) {
              field("consumed_tokens"), field("loader"));
 }
 
+constexpr const char* kWhatInfoReads =
+    "strand info reads a safetensors file, a model or checkpoint directory (model.safetensors or "
+    "model.safetensors.index.json inside), a .index.json, or a Megatron dataset prefix (PATH.idx + PATH.bin)";
+
+constexpr const char* kUnrecognised = "something else";
+
+// What a file that is no safetensors file looks like, from its first bytes: "FASTA", "gzip-compressed".
+std::string looks_like(const std::string& head) {
+  if (head.starts_with("\x1f\x8b")) return "gzip-compressed data";
+  if (head.starts_with("\x28\xb5\x2f\xfd")) return "zstd-compressed data";
+  if (head.starts_with("\xfd\x37zXZ")) return "xz-compressed data";
+  if (head.starts_with("PK\x03\x04")) return "a zip archive (a PyTorch .pt/.bin checkpoint?)";
+  if (head.starts_with(">") || head.starts_with(";")) return "FASTA";
+  if (head.starts_with("@")) return "FASTQ";
+  if (head.starts_with("{") || head.starts_with("[")) return "JSON";
+  return kUnrecognised;
+}
+
+// A safetensors file begins with its header's length (8 bytes, little-endian) and the header, a JSON object.
+// A file that does not is reported as what it is not, and what info reads, rather than as a header the
+// safetensors parser could not make sense of. A file too short to hold a header goes to the parser, which
+// says so, unless it is recognisably something else.
+void check_looks_like_safetensors(const std::string& path) {
+  if (!std::filesystem::is_regular_file(path) || path.ends_with(".index.json")) return;
+  std::ifstream in(path, std::ios::binary);
+  std::string head(9, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<size_t>(in.gcount()));
+  if (head.size() == 9 ? head[8] == '{' : looks_like(head) == kUnrecognised) return;
+  throw Error(fmt::format("{}: not a safetensors file (it looks like {}), nor a model directory; {}", path,
+                          looks_like(head), kWhatInfoReads));
+}
+
 void run_info(const InfoOptions& options) {
   if (describe_dataset(options.path)) return;
+  check_looks_like_safetensors(options.path);
+  if (std::filesystem::is_directory(options.path)) {
+    const std::filesystem::path dir(options.path);
+    STRAND_CHECK(std::filesystem::exists(dir / "model.safetensors") ||
+                     std::filesystem::exists(dir / "model.safetensors.index.json"),
+                 "{}: a directory without model.safetensors or model.safetensors.index.json; {}",
+                 options.path, kWhatInfoReads);
+  }
   const std::filesystem::path state_path = std::filesystem::path(options.path) / "trainer_state.json";
   if (std::filesystem::exists(state_path)) describe_trainer_state(state_path);
   const io::TensorStore store = io::TensorStore::open(options.path);

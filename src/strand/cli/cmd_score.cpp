@@ -5,6 +5,8 @@
 //     --mutations the masked-marginal log-odds of each listed mutation set (id, mutant, score).
 #include "strand/cli/commands.h"
 #include "strand/cli/model_options.h"
+#include "strand/core/progress.h"
+#include "strand/infer/background_record_count.h"
 #include "strand/infer/masked_record_scoring.h"
 #include "strand/infer/model_tokenizer.h"
 #include "strand/infer/score.h"
@@ -13,6 +15,7 @@
 #include "strand/models/registry.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cmath>
@@ -80,10 +83,18 @@ void run_score(ScoreCliOptions& o) {
   TsvSink sink(o.output);
   const auto start = std::chrono::steady_clock::now();
   infer::ScoreSummary s;
+  // Records as they are scored. Mutation sets come out together at the end, so they have no progress line,
+  // and neither have rows written to the terminal the line would be drawn on.
+  const bool shown = o.mutations.empty() && !(o.output == "-" && ::isatty(STDOUT_FILENO) == 1);
+  Progress progress =
+      shown ? Progress("strand score", "records") : Progress("strand score", "records", stderr, false);
+  const infer::BackgroundRecordCount count(o.input, o.reader, progress);
   if (causal) {
     sink.add(infer::score_tsv_header());
-    s = infer::score_records(*model, tokenizer, *reader, o.options,
-                             [&sink](const infer::SequenceScore& r) { sink.add(infer::score_tsv_row(r)); });
+    s = infer::score_records(*model, tokenizer, *reader, o.options, [&](const infer::SequenceScore& r) {
+      sink.add(infer::score_tsv_row(r));
+      progress.advance();
+    });
   } else if (!o.mutations.empty()) {
     sink.add(infer::mutation_tsv_header());
     s = infer::score_mutation_file(
@@ -91,10 +102,13 @@ void run_score(ScoreCliOptions& o) {
         [&sink](const infer::MutationScore& r) { sink.add(infer::mutation_tsv_row(r)); });
   } else {
     sink.add(infer::pseudo_likelihood_tsv_header());
-    s = infer::score_pseudo_likelihoods(
-        *model, tokenizer, *reader, o.options,
-        [&sink](const infer::PseudoLikelihood& r) { sink.add(infer::pseudo_likelihood_tsv_row(r)); });
+    s = infer::score_pseudo_likelihoods(*model, tokenizer, *reader, o.options,
+                                        [&](const infer::PseudoLikelihood& r) {
+                                          sink.add(infer::pseudo_likelihood_tsv_row(r));
+                                          progress.advance();
+                                        });
   }
+  progress.finish();
   sink.finish();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // A masked model runs a masked copy of a sequence per scored position: its tokens are those of the copies.
@@ -110,6 +124,8 @@ void run_score(ScoreCliOptions& o) {
         s.unknown, tokenizer.name());
   if (reader->skipped() > 0)
     fmt::print(stderr, "strand score: warning: {} malformed records skipped\n", reader->skipped());
+  if (const auto w = infer::input_kind_warning(infer::sequence_alphabet(tokenizer), s.composition, o.input))
+    fmt::print(stderr, "strand score: warning: {}\n", *w);
 }
 
 }  // namespace

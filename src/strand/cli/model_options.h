@@ -28,15 +28,10 @@ struct DeviceOptions {
         ->check(CLI::IsMember({"bf16", "fp32"}))
         ->capture_default_str();
   }
-  // Makes the chosen GPU this thread's device (checking that it exists) and places the model on it.
+  // Makes the chosen GPU this thread's device (checking that one is visible, and that it exists) and places
+  // the model on it.
   nn::Placement placement() const {
-    const Device d = parse_device(device, "--device");
-    if (d.type == DeviceType::CPU) return DType::F32;
-    try {
-      select_device(d);
-    } catch (const Error& e) {
-      throw Error(fmt::format("--device {}: {}", device, e.what()));
-    }
+    if (select_requested_device(device, "--device").type == DeviceType::CPU) return DType::F32;
     return nn::Placement::cuda(precision == "bf16" ? DType::BF16 : DType::F32);
   }
 };

@@ -210,6 +210,19 @@ Device parse_device(std::string_view text, std::string_view what) {
   return *device;
 }
 
+Device select_requested_device(std::string_view text, std::string_view what) {
+  const Device device = parse_device(text, what);
+  if (device.type == DeviceType::CPU) return device;
+  STRAND_CHECK(cuda_device_count() > 0,
+               "{}={}, but no CUDA GPU is visible (or this strand was built without CUDA)", what, text);
+  try {
+    select_device(device);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}={}: {}", what, text, e.what()));
+  }
+  return device;
+}
+
 // Host buffers are 64-byte aligned so vector loads and cache lines never straddle a tensor's start.
 constexpr size_t kHostAlignment = 64;
 

@@ -25,6 +25,12 @@ Device parse_device(std::string_view text, std::string_view what);
 // for the CPU), checking that it exists ("cuda:3 requested, 1 CUDA GPU visible"); the CUDA runtime is told
 // only when the choice changes. A thread that selected nothing runs on cuda:0, the runtime's default.
 void select_device(Device device);
+// The device `text` names, made this thread's device, for a request that came from `what` (the key or option
+// it was given as): a bad name is parse_device's error; no visible GPU at all says so plainly,
+// "train.device=cuda, but no CUDA GPU is visible (or this strand was built without CUDA)", before the CUDA
+// runtime is asked anything else; a GPU beyond the visible ones is "--device=cuda:3: cuda:3 requested, 1 CUDA
+// GPU visible".
+Device select_requested_device(std::string_view text, std::string_view what);
 Device current_cuda_device();
 
 // Allocations on a CUDA device other than the current one switch to it for the call and back, so the

@@ -1,7 +1,11 @@
 #include "strand/infer/embed.h"
 
 #include "strand/core/error.h"
+#include "strand/core/json.h"
 #include "strand/ops/precision.h"
+
+#include <algorithm>
+#include <cmath>
 
 namespace strand::infer {
 
@@ -50,6 +54,13 @@ RecordBatchSummary embed_records(LanguageModel& model, const data::Tokenizer& to
                   ? static_cast<float>(sum[static_cast<size_t>(c)] / static_cast<double>(r.residues))
                   : NAN;
       }
+      // An empty record's mean is NaN by definition; any other NaN is the model's.
+      const float* v = e.values.data<float>();
+      STRAND_CHECK(
+          r.residues == 0 || std::none_of(v, v + e.values.numel(), [](float x) { return std::isnan(x); }),
+          "{}:{}: record '{}': its embedding holds NaN (the model's outputs are not finite: are its "
+          "weights?)",
+          reader.path(), r.line, printable(e.id));
       offset += static_cast<int64_t>(r.tokens.size());
       emit(e);
     }

@@ -1,7 +1,9 @@
 #include "strand/infer/generate.h"
 
 #include "strand/core/arena.h"
+#include "strand/core/json.h"
 #include "strand/core/philox.h"
+#include "strand/infer/sequence_alphabet.h"
 
 #include <algorithm>
 #include <cmath>
@@ -58,6 +60,22 @@ Tensor last_rows_on_host(const Tensor& logits, int64_t batch) {
     for (int64_t b = 0; b < batch; ++b) rows.narrow(0, b, 1).copy_from(logits.narrow(0, b * t + t - 1, 1));
   }
   return rows.dtype() == DType::F32 || rows.dtype() == DType::F64 ? rows : rows.to(DType::F32);
+}
+
+// Every prompt character is a letter of the tokenizer's sequence alphabet, which is then not empty.
+void check_prompt_alphabet(const data::Tokenizer& tokenizer, std::string_view prompt) {
+  const SequenceAlphabet alphabet = sequence_alphabet(tokenizer);
+  STRAND_CHECK(
+      !alphabet.letters.empty(),
+      "tokenizer '{}' has no sequence alphabet to sample from; any_token samples its whole vocabulary",
+      tokenizer.name());
+  for (size_t i = 0; i < prompt.size(); ++i)
+    STRAND_CHECK(
+        alphabet.contains(prompt[i]),
+        "prompt character {} '{}' is not in the {} alphabet of tokenizer '{}' ({}); any_token allows "
+        "every character of its vocabulary",
+        i + 1, printable(std::string(1, prompt[i])), sequence_kind_name(alphabet.kind), tokenizer.name(),
+        alphabet.letters);
 }
 
 }  // namespace
@@ -185,13 +203,16 @@ std::vector<GenerateResult> generate_tokens(CausalLM& model, std::span<const int
   return results;
 }
 
-std::vector<int32_t> banned_tokens(const data::Tokenizer& tokenizer, int64_t model_vocab) {
+std::vector<int32_t> banned_tokens(const data::Tokenizer& tokenizer, int64_t model_vocab, bool any_token) {
+  const SequenceAlphabet alphabet = sequence_alphabet(tokenizer);
   std::vector<int32_t> banned;
   for (int64_t i = 0; i < model_vocab; ++i) {
     const int32_t id = static_cast<int32_t>(i);
     if (id == tokenizer.eos()) continue;
-    if (i >= tokenizer.vocab_size() || tokenizer.decode(std::span<const int32_t>(&id, 1)).empty())
-      banned.push_back(id);
+    const bool allowed =
+        any_token ? i < tokenizer.vocab_size() && !tokenizer.decode(std::span<const int32_t>(&id, 1)).empty()
+                  : std::find(alphabet.ids.begin(), alphabet.ids.end(), id) != alphabet.ids.end();
+    if (!allowed) banned.push_back(id);
   }
   return banned;
 }
@@ -201,15 +222,18 @@ std::vector<GenerateResult> generate(CausalLM& model, const data::Tokenizer& tok
   STRAND_CHECK(tokenizer.vocab_size() <= model.vocab_size(),
                "tokenizer {} has {} ids, more than the model's vocabulary of {}", tokenizer.name(),
                tokenizer.vocab_size(), model.vocab_size());
+  if (!options.any_token) check_prompt_alphabet(tokenizer, prompt);
   std::vector<int32_t> tokens;
   if (tokenizer.bos() >= 0) tokens.push_back(tokenizer.bos());
   const uint64_t unknown = tokenizer.encode(prompt, tokens);
+  STRAND_CHECK(unknown == 0, "the prompt has {} character{} outside the vocabulary of tokenizer '{}'",
+               unknown, unknown == 1 ? "" : "s", tokenizer.name());
   STRAND_CHECK(!tokens.empty(), "the prompt is empty and tokenizer {} has no BOS token to start from",
                tokenizer.name());
   std::vector<GenerateResult> results =
-      generate_tokens(model, tokens, tokenizer.eos(), banned_tokens(tokenizer, model.vocab_size()), options);
+      generate_tokens(model, tokens, tokenizer.eos(),
+                      banned_tokens(tokenizer, model.vocab_size(), options.any_token), options);
   for (GenerateResult& r : results) {
-    r.prompt_unknown = unknown;
     r.prompt_text = tokenizer.decode(r.prompt_tokens);
     r.text = tokenizer.decode(r.new_tokens);
   }

@@ -50,6 +50,9 @@ struct GenerateOptions {
   int64_t max_new_tokens = 100;  // >= 0
   int64_t num_samples = 1;       // >= 1: continuations of the prompt, decoded together as a batch
   SamplingOptions sampling;
+  // generate(): sample every id that decodes to text, and let the prompt hold any character of the
+  // vocabulary, instead of the tokenizer's sequence alphabet (sequence_alphabet.h) and EOS.
+  bool any_token = false;
 };
 
 // One sample's continuation of the prompt.
@@ -58,9 +61,8 @@ struct GenerateResult {
       prompt_tokens;                // what conditioned the model: BOS (when the tokenizer has one) + prompt
   std::vector<int32_t> new_tokens;  // sampled, in order; ends with EOS when generation stopped there
   bool stopped_at_eos = false;
-  uint64_t prompt_unknown = 0;  // prompt characters outside the tokenizer's vocabulary (encoded as UNK)
-  std::string prompt_text;      // prompt_tokens decoded (the prompt as the tokenizer sees it)
-  std::string text;             // new_tokens decoded (EOS and other special tokens skipped)
+  std::string prompt_text;  // prompt_tokens decoded (the prompt as the tokenizer sees it)
+  std::string text;         // new_tokens decoded (EOS and other special tokens skipped)
 };
 
 // Generates from token ids: the model conditions on `prompt` (non-empty), then up to max_new_tokens are
@@ -72,13 +74,17 @@ std::vector<GenerateResult> generate_tokens(CausalLM& model, std::span<const int
                                             const std::vector<int32_t>& banned,
                                             const GenerateOptions& options);
 
-// The ids a generation with `tokenizer` never samples: those outside the tokenizer's vocabulary (up to
-// model_vocab), and those that decode to no text other than EOS (BOS, PAD, UNK, other special tokens, unused
-// ids).
-std::vector<int32_t> banned_tokens(const data::Tokenizer& tokenizer, int64_t model_vocab);
+// The ids (up to model_vocab) a generation with `tokenizer` never samples: all but EOS and the ids of the
+// tokenizer's sequence alphabet (for DNA tokenizers A C G T N a c g t n, sequence_alphabet.h); with
+// `any_token`, only those outside the tokenizer's vocabulary and those that decode to no text other than
+// EOS (BOS, PAD, UNK, other special tokens, unused ids).
+std::vector<int32_t> banned_tokens(const data::Tokenizer& tokenizer, int64_t model_vocab,
+                                   bool any_token = false);
 
 // Text in, text out: tokens = BOS + tokenizer(prompt) (no EOS), then generate_tokens with the tokenizer's EOS
-// and banned_tokens(). The tokenizer's vocabulary must fit the model's. One result per sample.
+// and banned_tokens(options.any_token). The tokenizer's vocabulary must fit the model's; every prompt
+// character must be in the tokenizer's sequence alphabet (with any_token: in its vocabulary), else the error
+// names the first that is not. One result per sample.
 std::vector<GenerateResult> generate(CausalLM& model, const data::Tokenizer& tokenizer,
                                      std::string_view prompt, const GenerateOptions& options);
 

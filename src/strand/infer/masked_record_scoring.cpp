@@ -48,6 +48,10 @@ ScoreSummary score_pseudo_likelihoods(LanguageModel& model, const data::Tokenize
           p.id = r.id;
           p.residues = r.residues;
           p.pll = pseudo_log_likelihood(model, arena, r.tokens, lead, lead + r.residues, scoring);
+          STRAND_CHECK(!std::isnan(p.pll),
+                       "{}:{}: record '{}': the pseudo-log-likelihood is NaN (the model's outputs are not "
+                       "finite: are its weights?)",
+                       reader.path(), r.line, printable(r.id));
           p.mean_pll = r.residues > 0 ? p.pll / static_cast<double>(r.residues) : NAN;
           emit(p);
           s.tokens += static_cast<int64_t>(r.tokens.size()) * r.residues;  // one masked copy per residue
@@ -55,6 +59,7 @@ ScoreSummary score_pseudo_likelihoods(LanguageModel& model, const data::Tokenize
       });
   s.records = read.records;
   s.unknown = read.unknown;
+  s.composition = read.composition;
   return s;
 }
 
@@ -108,12 +113,20 @@ ScoreSummary score_mutation_file(LanguageModel& model, const data::Tokenizer& to
     } catch (const Error& e) {
       rethrow_with_context(e, fmt::format("{}: record '{}'", mutations_path, printable(id)));
     }
-    for (size_t k = 0; k < rows.size(); ++k) scores[rows[k]] = got[k];
+    for (size_t k = 0; k < rows.size(); ++k) {
+      const MutationLine& line = lines[rows[k]];
+      STRAND_CHECK(!std::isnan(got[k]),
+                   "{}:{}: record '{}': the score of {} is NaN (the model's outputs are not finite: are its "
+                   "weights?)",
+                   mutations_path, line.line, printable(id), printable(line.text));
+      scores[rows[k]] = got[k];
+    }
     s.tokens += static_cast<int64_t>(wild_types.at(id).size() * positions.size());
   }
   for (size_t i = 0; i < lines.size(); ++i) emit({record_of[i], lines[i].text, scores[i]});
   s.records = read.records;
   s.unknown = read.unknown;
+  s.composition = read.composition;
   return s;
 }
 

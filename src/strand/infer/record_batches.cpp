@@ -30,6 +30,7 @@ RecordBatchSummary for_each_record_batch(const data::Tokenizer& tokenizer, data:
     TokenizedRecord r;
     r.id = record.id;
     r.line = record.line;
+    summary.composition.add(record.id, record.sequence);
     if (tokenizer.bos() >= 0) r.tokens.push_back(tokenizer.bos());
     try {
       summary.unknown += tokenizer.encode(record.sequence, r.tokens);

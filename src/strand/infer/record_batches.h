@@ -7,6 +7,7 @@
 
 #include "strand/data/record_reader.h"
 #include "strand/data/tokenizer.h"
+#include "strand/infer/sequence_alphabet.h"
 
 #include <cstdint>
 #include <functional>
@@ -35,7 +36,8 @@ struct RecordBatchSummary {
   int64_t tokens = 0;
   int64_t batches = 0;
   int64_t truncated = 0;
-  uint64_t unknown = 0;  // characters outside the tokenizer's vocabulary (encoded as UNK)
+  uint64_t unknown = 0;          // characters outside the tokenizer's vocabulary (encoded as UNK)
+  InputComposition composition;  // DNA or protein, record by record
 };
 
 // Reads every record of `reader` and calls `run` with each batch, in input order. A record over

@@ -85,6 +85,11 @@ ScoreSummary score_records(LanguageModel& model, const data::Tokenizer& tokenize
           const auto n = static_cast<int64_t>(r.tokens.size());
           score.predicted = std::max<int64_t>(0, n - 1);
           score.sum_logprob = n > 0 ? sums[next++] : 0.0;
+          STRAND_CHECK(
+              !std::isnan(score.sum_logprob),
+              "{}:{}: record '{}': the log-likelihood is NaN (the model's outputs are not finite: are "
+              "its weights?)",
+              reader.path(), r.line, printable(r.id));
           score.mean_logprob = score.predicted > 0 ? score.sum_logprob / static_cast<double>(score.predicted)
                                                    : std::numeric_limits<double>::quiet_NaN();
           emit(score);
@@ -95,6 +100,7 @@ ScoreSummary score_records(LanguageModel& model, const data::Tokenizer& tokenize
   summary.tokens = s.tokens;
   summary.batches = forwards;
   summary.unknown = s.unknown;
+  summary.composition = s.composition;
   return summary;
 }
 

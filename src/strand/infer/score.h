@@ -9,6 +9,7 @@
 
 #include "strand/data/record_reader.h"
 #include "strand/data/tokenizer.h"
+#include "strand/infer/sequence_alphabet.h"
 #include "strand/models/language_model.h"
 
 #include <cstdint>
@@ -34,9 +35,10 @@ struct SequenceScore {
 
 struct ScoreSummary {
   int64_t records = 0;
-  int64_t tokens = 0;    // tokens run through the model
-  int64_t batches = 0;   // packed forwards
-  uint64_t unknown = 0;  // characters outside the tokenizer's vocabulary (scored as UNK)
+  int64_t tokens = 0;            // tokens run through the model
+  int64_t batches = 0;           // packed forwards
+  uint64_t unknown = 0;          // characters outside the tokenizer's vocabulary (scored as UNK)
+  InputComposition composition;  // DNA or protein, record by record
 };
 
 // Sum of next-token log-probabilities of each sequence (every token after its first), all sequences packed

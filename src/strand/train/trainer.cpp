@@ -132,16 +132,8 @@ void load_initial_weights(LanguageModel& model, const std::string& from) {
 
 // Makes train.device this thread's device (checking that it exists) and places the model on it.
 nn::Placement placement_of(const TrainConfig& c) {
-  const Device device = parse_device(c.train.device, "train.device");
+  const Device device = select_requested_device(c.train.device, "train.device");
   if (device.type == DeviceType::CPU) return DType::F32;
-  STRAND_CHECK(cuda_device_count() > 0,
-               "train.device={}, but no CUDA GPU is visible (or this strand was built without CUDA)",
-               c.train.device);
-  try {
-    select_device(device);
-  } catch (const Error& e) {
-    throw Error(fmt::format("train.device={}: {}", c.train.device, e.what()));
-  }
   return nn::Placement::cuda(c.train.precision == "bf16" ? DType::BF16 : DType::F32);
 }
 
