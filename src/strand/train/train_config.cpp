@@ -23,7 +23,8 @@ void TrainConfig::bind(ConfigSchema& s, const std::string& arch) {
   s.add("data.train", &data.train, {"data/ecoli_k12_train.fa.gz"},
         "training inputs: FASTA/FASTQ/JSONL files (any compression) or Megatron .bin/.idx prefixes");
   s.add("data.val", &data.val, {"data/vcholerae_o395_val.fa.gz"},
-        "validation inputs (empty: use data.val_fraction)");
+        "validation inputs (empty: use data.val_fraction); NAME=PATH entries form named sets, each logged as "
+        "val/NAME/loss, the others one set logged as val/loss");
   s.add("data.val_fraction", &data.val_fraction, 0.0,
         "fraction of training windows held out when data.val is empty");
   s.add_choice("data.format", &data.format, "auto", {"auto", "fasta", "fastq", "jsonl", "megatron"},
@@ -103,6 +104,9 @@ void TrainConfig::bind(ConfigSchema& s, const std::string& arch) {
       "train.recompute_layers", &train.recompute_layers, 0,
       "activation recompute: blocks (from the first) that keep only their input and run their forward again "
       "in the backward, trading about a third more compute for memory (0: none; >= layers: all)");
+  s.add("train.markov_order", &train.markov_order, 5,
+        "causal objective: order of the Markov-chain baseline fitted on the training windows and logged as "
+        "val/markov_loss beside the unigram entropy (0: none)");
   s.add("train.peak_tflops", &train.peak_tflops, 989.0,
         "the GPU's dense peak for the compute precision, for the logged MFU (989: H100 SXM bf16)");
   s.add(
@@ -115,6 +119,9 @@ void TrainConfig::bind(ConfigSchema& s, const std::string& arch) {
   s.add("run.dir", &run.dir, "runs/demo", "run directory: metrics, TensorBoard events, checkpoints, export");
   s.add("run.jsonl", &run.jsonl, true, "write <run.dir>/metrics.jsonl");
   s.add("run.tensorboard", &run.tensorboard, true, "write TensorBoard events to <run.dir>/tensorboard");
+  s.add("run.plot", &run.plot, true,
+        "draw the training and validation loss curves with their baselines as <run.dir>/loss.png (at every "
+        "evaluation and at the end)");
 
   s.add("checkpoint.dir", &checkpoint.dir, "", "checkpoint directory (empty: <run.dir>/checkpoints)");
   s.add("checkpoint.save_every", &checkpoint.save_every, 100,
