@@ -328,6 +328,8 @@ void Trainer::load_data() {
     add_val_set("", *train_docs, val_windows);
   }
   for (ValSet& v : val_sets_) v.unigram_entropy = unigram_entropy(v.batches);
+  STRAND_CHECK(c_.train.markov_order >= 0, "train.markov_order must be >= 0 (0: no Markov baseline), got {}",
+               c_.train.markov_order);
   if (c_.train.markov_order > 0 && !c_.masked_lm() && !val_sets_.empty())
     fit_markov_baseline(*train_docs, train_windows, window, batch, objective);
   loader_.emplace(train_docs, std::move(train_windows), window, batch, objective, tokenizer,
