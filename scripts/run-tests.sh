@@ -10,7 +10,7 @@ label="${3:-}"
 
 ctest --test-dir "$build" --output-on-failure -j "$jobs" ${label:+-L "$label"} 2>&1 |
   grep -v -e '^Internal ctest changing into directory' -e '^ *Start  *[0-9]*: ' |
-  sed -E 's/ \.{2,}(\*{3})?/ /; s/  # GetParam\(\) = [^ ]*//' |
+  sed -E 's/ \.{2,}(\*{3})?/ /; s/  # GetParam\(\) = .* (Passed|Skipped|Failed|Exception|Timeout|Not Run)/ \1/' |
   awk '/^The following tests did not run:/ { skipping = 1; next } skipping && /^\t/ { next } { skipping = 0; print }'
 status=${PIPESTATUS[0]}
 
