@@ -1,4 +1,6 @@
 # The verbs users type. CMake does the building; this file only wires the steps together.
+# CMake's makefiles run make recursively; their "Entering/Leaving directory" lines are noise here.
+MAKEFLAGS += --no-print-directory
 BUILD ?= build
 JOBS ?= $(shell nproc)
 BUILD_TYPE ?= Release
@@ -19,9 +21,9 @@ configure: $(BUILD)/CMakeCache.txt
 build: deps configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-# Every test; a subset by label: make test LABELS=gradcheck
+# Every test, one short line each, then why any were skipped; a subset by label: make test LABELS=gradcheck
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(if $(LABELS),-L $(LABELS))
+	@scripts/run-tests.sh $(BUILD) $(JOBS) $(LABELS)
 
 # Trains the embedded default recipe (configs/llama_demo.yaml) and generates from the result.
 demo: build

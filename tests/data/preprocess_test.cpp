@@ -2,6 +2,7 @@
 
 #include "strand/core/error.h"
 #include "strand/core/json.h"
+#include "strand/data/dataset_sidecar.h"
 #include "strand/data/indexed_dataset.h"
 
 #include "expect_error.h"
@@ -61,6 +62,7 @@ class PreprocessTest : public testing::TempDirTest {
     for (uint64_t i = 0; i < ds.size(); ++i) docs.push_back(ds.get(i));
     return docs;
   }
+  void run_only(const PreprocessOptions& o) { preprocess(o, Tokenizer::nucleotide()); }
   Docs run(const PreprocessOptions& o, const Tokenizer& t = Tokenizer::nucleotide(),
            PreprocessSummary* s = nullptr) {
     const PreprocessSummary summary = preprocess(o, t);
@@ -80,7 +82,8 @@ TEST_F(PreprocessTest, OneDocumentPerRecordWithEodAndBos) {
   EXPECT_EQ(s.documents, 2u);
   EXPECT_EQ(s.tokens, 8u);
   EXPECT_EQ(s.dtype, DType::U16);
-  EXPECT_EQ(files(), (std::set<std::string>{"a.fa", "out_text_document.bin", "out_text_document.idx"}));
+  EXPECT_EQ(files(), (std::set<std::string>{"a.fa", "out_text_document.bin", "out_text_document.idx",
+                                            "out_text_document.strand.json"}));
   o.append_eod = true;
   EXPECT_EQ(run(o), (Docs{cat(ascii("ACGT"), {0}), cat(ascii("acgt"), {0})}));
   o.add_bos = true;
@@ -90,6 +93,48 @@ TEST_F(PreprocessTest, OneDocumentPerRecordWithEodAndBos) {
   EXPECT_EQ(IndexedDataset::open(path("out_text_document")).dtype(), DType::U8);
   EXPECT_CONTAINS(error_of([&] { preprocess(o, Tokenizer::char_level()); }),
                   "--add-bos: tokenizer 'char' has no BOS");
+}
+
+TEST_F(PreprocessTest, TheSidecarRecordsTheSpecialTokensAdded) {
+  write("a.fa", ">a\nACGT\n");
+  PreprocessOptions o = options({"a.fa"});
+  run(o);
+  std::optional<DatasetSidecar> s = read_dataset_sidecar(path("out_text_document"));
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->tokenizer, "nucleotide");
+  EXPECT_FALSE(s->add_bos);
+  EXPECT_FALSE(s->append_eod);
+  o.add_bos = o.append_eod = o.reverse_complement = true;
+  o.tag_prefix = "|x|";
+  run(o);
+  s = read_dataset_sidecar(path("out_text_document"));
+  ASSERT_TRUE(s.has_value());
+  EXPECT_TRUE(s->add_bos && s->append_eod && s->reverse_complement);
+  EXPECT_EQ(s->bos, 2);
+  EXPECT_EQ(s->eod, 0);
+  EXPECT_EQ(s->tag_prefix, "|x|");
+  EXPECT_FALSE(read_dataset_sidecar(path("absent")).has_value());
+  write("bad.strand.json", "{\"tokenizer\": 3}");
+  EXPECT_CONTAINS(error_of([&] { read_dataset_sidecar(path("bad")); }), path("bad.strand.json"));
+}
+
+// A genome on one line (as some assemblers write it) is one record however long the line.
+TEST_F(PreprocessTest, ALongSingleLineRecordIsOneDocument) {
+  std::string sequence(size_t{20} << 20, 'A');
+  for (size_t i = 0; i < sequence.size(); i += 7) sequence[i] = "ACGT"[(i / 7) % 4];
+  write("one.fa", ">chr\n" + sequence + "\n>next\nGT\n");
+  PreprocessOptions o = options({"one.fa"});
+  o.append_eod = true;
+  const IndexedDataset ds = [&] {
+    run_only(o);
+    return IndexedDataset::open(path("out_text_document"));
+  }();
+  ASSERT_EQ(ds.size(), 2u);
+  ASSERT_EQ(ds.length(0), sequence.size() + 1);
+  std::vector<int32_t> tail;
+  ds.read(0, sequence.size() - 3, 4, tail);
+  EXPECT_EQ(tail, cat(ascii(sequence.substr(sequence.size() - 3)), {0}));
+  EXPECT_EQ(ds.get(1), cat(ascii("GT"), {0}));
 }
 
 TEST_F(PreprocessTest, EnforceSampleLengthPadsWithPadAfterEod) {
@@ -381,8 +426,8 @@ TEST_F(PreprocessCliTest, WritesTheDatasetAndASummary) {
   RunResult r = run({work("a.fa"), work("b.jsonl"), "--output-prefix", work("ds"), "--append-eod",
                      "--enforce-sample-length", "6", "--reverse-complement", "--workers", "2"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(work_files(),
-            (std::set<std::string>{"a.fa", "b.jsonl", "ds_text_document.bin", "ds_text_document.idx"}));
+  EXPECT_EQ(work_files(), (std::set<std::string>{"a.fa", "b.jsonl", "ds_text_document.bin",
+                                                 "ds_text_document.idx", "ds_text_document.strand.json"}));
   EXPECT_NE(r.out.find("2 files, 3 records -> 6 documents, 36 tokens (U16)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("unknown characters: 2"), std::string::npos) << r.out;
   EXPECT_NE(r.err.find("warning: 2 characters outside the vocabulary of tokenizer 'nucleotide'"),

@@ -41,6 +41,12 @@ void run_preprocess(PreprocessCliOptions& cli) {
 
   fmt::print("strand preprocess: {} files, {} records -> {} documents, {} tokens ({}) written to {} and {}\n",
              s.files, s.records, s.documents, s.tokens, dtype_name(s.dtype), s.bin_path, s.idx_path);
+  if (o.add_bos || o.append_eod)
+    fmt::print("  {} records that documents hold {}; training on this dataset adds none again\n",
+               s.sidecar_path,
+               o.add_bos && o.append_eod ? "BOS and EOD"
+               : o.add_bos               ? "BOS"
+                                         : "EOD");
   fmt::print(
       "  unknown characters: {}, malformed records skipped: {}, empty records skipped: {}, long documents "
       "dropped: {}\n",

@@ -2,6 +2,7 @@
 
 #include "strand/core/error.h"
 #include "strand/core/json.h"
+#include "strand/data/dataset_sidecar.h"
 #include "strand/data/indexed_dataset.h"
 
 #include <fmt/format.h>
@@ -71,6 +72,17 @@ class Preprocessor {
       run_threaded(writer, summary);
     }
     writer.finish();
+    DatasetSidecar sidecar;
+    sidecar.tokenizer = tokenizer_.name();
+    sidecar.add_bos = o_.add_bos;
+    sidecar.append_eod = o_.append_eod;
+    sidecar.bos = o_.add_bos ? tokenizer_.bos() : -1;
+    sidecar.eod = o_.append_eod ? tokenizer_.eos() : -1;
+    sidecar.enforce_sample_length = o_.enforce_sample_length;
+    sidecar.reverse_complement = o_.reverse_complement;
+    sidecar.tag_prefix = o_.tag_prefix;
+    write_dataset_sidecar(prefix, sidecar);
+    summary.sidecar_path = dataset_sidecar_path(prefix);
     summary.documents = writer.documents();
     summary.tokens = writer.tokens();
     summary.skipped = skipped_;

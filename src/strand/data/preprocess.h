@@ -11,9 +11,10 @@
 // document. Records with an empty sequence are skipped and counted.
 //
 // Output: <output_prefix>_<key>_document.bin/.idx, key = the JSONL field ("text" by default), as Megatron
-// names it. Documents are written in input order whatever the number of workers, so the bytes are identical
-// for any `workers`. On any error nothing is left at the output paths (temporary files are removed) and the
-// error propagates as strand::Error.
+// names it, and <...>_document.strand.json recording whether BOS/EOD were added (dataset_sidecar.h).
+// Documents are written in input order whatever the number of workers, so the bytes are identical for any
+// `workers`. On any error nothing is left at the output paths (temporary files are removed) and the error
+// propagates as strand::Error.
 #pragma once
 
 #include "strand/core/dtype.h"
@@ -58,6 +59,7 @@ struct PreprocessSummary {
   uint64_t dropped = 0;    // documents longer than enforce_sample_length, dropped (drop_long)
   DType dtype = DType::U16;
   std::string bin_path, idx_path;
+  std::string sidecar_path;  // <prefix>.strand.json: the options above that shaped the documents
 };
 
 // "<output_prefix>_<key>_document".

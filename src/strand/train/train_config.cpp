@@ -24,7 +24,8 @@ void TrainConfig::bind(ConfigSchema& s, const std::string& arch) {
   s.add("data.train", &data.train, {"data/ecoli_k12_train.fa.gz"},
         "training inputs: FASTA/FASTQ/JSONL files (any compression) or Megatron .bin/.idx prefixes");
   s.add("data.val", &data.val, {"data/vcholerae_o395_val.fa.gz"},
-        "validation inputs (empty: use data.val_fraction)");
+        "validation inputs (empty: use data.val_fraction); NAME=PATH entries form named sets, each logged as "
+        "val/NAME/loss, the others one set logged as val/loss");
   s.add("data.val_fraction", &data.val_fraction, 0.0, NumericRange::from_below(0, 1),
         "fraction of training windows held out when data.val is empty");
   s.add_choice("data.format", &data.format, "auto", {"auto", "fasta", "fastq", "jsonl", "megatron"},
@@ -121,6 +122,9 @@ void TrainConfig::bind(ConfigSchema& s, const std::string& arch) {
       "train.recompute_layers", &train.recompute_layers, 0, NumericRange::at_least(0),
       "activation recompute: blocks (from the first) that keep only their input and run their forward again "
       "in the backward, trading about a third more compute for memory (0: none; >= layers: all)");
+  s.add("train.markov_order", &train.markov_order, 5, NumericRange::at_least(0),
+        "causal objective: order of the Markov-chain baseline fitted on the training windows and logged as "
+        "val/markov_loss beside the unigram entropy (0: none)");
   s.add("train.peak_tflops", &train.peak_tflops, 989.0, NumericRange::above(0),
         "the GPU's dense peak for the compute precision, for the logged MFU (989: H100 SXM bf16)");
   s.add(
@@ -136,6 +140,9 @@ void TrainConfig::bind(ConfigSchema& s, const std::string& arch) {
   s.add("run.overwrite", &run.overwrite, false,
         "start afresh where an earlier run left outputs (metrics, checkpoints, export), deleting them; "
         "without it such a run refuses to start (checkpoint.resume=true continues the earlier run instead)");
+  s.add("run.plot", &run.plot, true,
+        "draw the training and validation loss curves with their baselines as <run.dir>/loss.png (at every "
+        "evaluation and at the end)");
 
   s.add("checkpoint.dir", &checkpoint.dir, "", "checkpoint directory (empty: <run.dir>/checkpoints)");
   s.add("checkpoint.save_every", &checkpoint.save_every, 100, NumericRange::at_least(0),
@@ -191,6 +198,7 @@ std::vector<std::string> TrainConfig::run_outputs() const {
   return {(dir / "metrics.jsonl").string(),
           (dir / "tensorboard").string(),
           (dir / "profile.tsv").string(),
+          (dir / "loss.png").string(),
           saved_config_path(),
           checkpoint_dir(),
           export_dir()};

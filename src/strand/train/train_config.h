@@ -49,13 +49,14 @@ struct TrainConfig {
   struct Train {
     int64_t max_steps, stop_at_step, seed, log_every, eval_every, eval_batches, threads;
     int64_t recompute_layers, max_skipped_steps;
+    int64_t markov_order;
     std::string device, precision;
     double peak_tflops;
     bool profile;
   } train;
   struct Run {
     std::string dir;
-    bool jsonl, tensorboard, overwrite;
+    bool jsonl, tensorboard, overwrite, plot;
   } run;
   struct Checkpoint {
     std::string dir;

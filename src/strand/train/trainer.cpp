@@ -4,6 +4,7 @@
 #include "strand/core/philox.h"
 #include "strand/data/document_sources.h"
 #include "strand/data/lm_batcher.h"
+#include "strand/data/markov_baseline.h"
 #include "strand/interop/hf_checkpoint.h"
 #include "strand/io/atomic_file.h"
 #include "strand/io/checkpoint_dir.h"
@@ -13,6 +14,7 @@
 #include "strand/ops/work_profile.h"
 #include "strand/train/batch_upload.h"
 #include "strand/train/checkpoint.h"
+#include "strand/train/loss_plot.h"
 #include "strand/train/metrics.h"
 #include "strand/train/optimizer.h"
 #include "strand/train/resume_check.h"
@@ -48,12 +50,29 @@ double now_seconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// Datasets preprocessed with --add-bos/--append-eod hold them already: windows add none again.
+bool documents_hold_bos_or_eod(const TrainConfig& c) {
+  if (c.data.mock) return false;
+  std::vector<std::string> inputs = c.data.train;
+  for (const data::NamedInputs& set : data::group_named_inputs(c.data.val))
+    inputs.insert(inputs.end(), set.paths.begin(), set.paths.end());
+  const std::vector<std::string> holding =
+      data::inputs_holding_bos_or_eod(inputs, {c.data.format, c.data.jsonl_field, c.data.skip_malformed});
+  if (holding.empty()) return false;
+  fmt::print(
+      stderr,
+      "strand: warning: {} already hold BOS/EOD (strand preprocess --add-bos/--append-eod, recorded in "
+      "<prefix>.strand.json): windows add none again, as with data.add_bos_eos=false\n",
+      fmt::join(holding, ", "));
+  return true;
+}
+
 data::WindowOptions window_options(const TrainConfig& c, const data::Tokenizer& tok) {
   data::WindowOptions w;
   w.max_length = c.data.max_length;
   w.overlap = c.data.overlap;
   w.truncate = c.data.truncate;
-  w.add_bos_eos = c.data.add_bos_eos;
+  w.add_bos_eos = c.data.add_bos_eos && !documents_hold_bos_or_eod(c);
   STRAND_CHECK(!w.add_bos_eos || tok.bos() >= 0,
                "data.add_bos_eos needs a tokenizer with a BOS token ('{}' has none)", tok.name());
   w.bos = tok.bos();
@@ -154,6 +173,17 @@ struct StepBatches {
   data::LoaderPosition position;
 };
 
+// One validation set: its batches, and the baselines its loss is read against.
+struct ValSet {
+  std::string name;  // metrics under val/<name>/ (val/ when empty)
+  std::vector<LMBatch> batches;
+  double unigram_entropy = NAN;
+  double markov_loss = NAN;  // NaN without a Markov baseline
+  std::string metric(const std::string& what) const {
+    return name.empty() ? "val/" + what : "val/" + name + "/" + what;
+  }
+};
+
 struct EvalResult {
   double loss = NAN;
   int64_t tokens = 0;
@@ -215,6 +245,9 @@ class Trainer {
   void claim_run_directory();
   void check_memory() const;
   void load_data();
+  void fit_markov_baseline(const data::DocumentSource& docs, const std::vector<data::Window>& windows,
+                           const data::WindowOptions& window, const data::BatchOptions& batch,
+                           const data::ObjectiveOptions& objective);
   void build_model();
   void resume();
   void open_metrics();
@@ -243,7 +276,7 @@ class Trainer {
   // Data.
   std::optional<data::Tokenizer> tokenizer_;
   std::optional<data::TrainLoader> loader_;
-  std::vector<LMBatch> val_batches_;
+  std::vector<ValSet> val_sets_;
   std::optional<StepBatches> prefetched_;  // the next step's micro-batches, built before a step's sync
 
   // Model and optimizer.
@@ -297,29 +330,62 @@ void Trainer::load_data() {
                                        : data::load_documents(c_.data.train, so, tokenizer);
   const data::WindowOptions window = window_options(c_, tokenizer);
   std::vector<data::Window> train_windows = data::make_windows(*train_docs, window), val_windows;
-  std::shared_ptr<data::DocumentSource> val_docs;
+  const data::BatchOptions batch = batch_options(c_);
+  const data::ObjectiveOptions objective = objective_options(c_);
+  const auto add_val_set = [&](const std::string& name, const data::DocumentSource& docs,
+                               const std::vector<data::Window>& windows) {
+    val_sets_.push_back(
+        {name, data::evaluation_batches(docs, windows, window, batch, objective, tokenizer,
+                                        c_.train.eval_batches, static_cast<uint64_t>(c_.data.seed))});
+  };
   if (!c_.data.val.empty() && !c_.data.mock) {
-    val_docs = data::load_documents(c_.data.val, so, tokenizer);
-    val_windows = data::make_windows(*val_docs, window);
+    for (const data::NamedInputs& set : data::group_named_inputs(c_.data.val)) {
+      const auto docs = data::load_documents(set.paths, so, tokenizer);
+      add_val_set(set.name, *docs, data::make_windows(*docs, window));
+    }
   } else if (c_.data.val_fraction > 0) {
     // Every window drawn below the fraction goes to validation (overlapping neighbours may share sequence).
-    val_docs = train_docs;
     std::vector<data::Window> kept;
     for (uint64_t i = 0; i < train_windows.size(); ++i)
       (philox_uniform(static_cast<uint64_t>(c_.data.seed), 1u << 20, i) < c_.data.val_fraction ? val_windows
                                                                                                : kept)
           .push_back(train_windows[i]);
     train_windows = std::move(kept);
+    add_val_set("", *train_docs, val_windows);
   }
-  const data::BatchOptions batch = batch_options(c_);
-  const data::ObjectiveOptions objective = objective_options(c_);
+  for (ValSet& v : val_sets_) v.unigram_entropy = unigram_entropy(v.batches);
+  if (c_.train.markov_order > 0 && !c_.masked_lm() && !val_sets_.empty())
+    fit_markov_baseline(*train_docs, train_windows, window, batch, objective);
   loader_.emplace(train_docs, std::move(train_windows), window, batch, objective, tokenizer,
                   static_cast<uint64_t>(c_.data.seed));
-  if (val_docs)
-    val_batches_ = data::evaluation_batches(*val_docs, val_windows, window, batch, objective, tokenizer,
-                                            c_.train.eval_batches, static_cast<uint64_t>(c_.data.seed));
+  size_t val_batches = 0;
+  for (const ValSet& v : val_sets_) val_batches += v.batches.size();
   fmt::print("data: {} training windows of up to {} tokens per epoch, {} validation batches\n",
-             loader_->windows_per_epoch(), c_.data.max_length, val_batches_.size());
+             loader_->windows_per_epoch(), c_.data.max_length, val_batches);
+}
+
+// The Markov baseline is fitted on the training windows as the loader batches them (the same targets and
+// weights), a slice at a time, so that only the counts stay in memory; large datasets are fitted on their
+// first kMarkovFitTokens tokens.
+void Trainer::fit_markov_baseline(const data::DocumentSource& docs, const std::vector<data::Window>& windows,
+                                  const data::WindowOptions& window, const data::BatchOptions& batch,
+                                  const data::ObjectiveOptions& objective) {
+  constexpr uint64_t kMarkovFitTokens = uint64_t{1} << 24;
+  constexpr size_t kSlice = 512;
+  data::MarkovBaseline markov(static_cast<int>(c_.train.markov_order), tokenizer_->vocab_size());
+  uint64_t fitted = 0;
+  for (size_t first = 0; first < windows.size() && fitted < kMarkovFitTokens; first += kSlice) {
+    const std::vector<data::Window> slice(
+        windows.begin() + static_cast<int64_t>(first),
+        windows.begin() + static_cast<int64_t>(std::min(first + kSlice, windows.size())));
+    for (const LMBatch& b : data::evaluation_batches(docs, slice, window, batch, objective, *tokenizer_, 0,
+                                                     static_cast<uint64_t>(c_.data.seed))) {
+      markov.fit(b);
+      fitted += static_cast<uint64_t>(b.tokens.numel());
+    }
+  }
+  for (ValSet& v : val_sets_) v.markov_loss = markov.loss(v.batches);
+  fmt::print("data: order-{} Markov baseline fitted on {} training tokens\n", markov.order(), fitted);
 }
 
 void Trainer::build_model() {
@@ -430,6 +496,7 @@ void Trainer::open_metrics() {
   logger_.add(make_console_sink(c_.train.max_steps, isatty(STDOUT_FILENO) != 0));
   if (c_.run.jsonl) logger_.add(make_jsonl_sink((fs::path(c_.run.dir) / "metrics.jsonl").string()));
   if (c_.run.tensorboard) logger_.add(make_tensorboard_sink((fs::path(c_.run.dir) / "tensorboard").string()));
+  if (c_.run.plot) logger_.add(make_loss_plot_sink((fs::path(c_.run.dir) / "loss.png").string()));
 }
 
 // A step's micro-batches come first: the loss is normalised by their joint weight sum (over every rank).
@@ -523,15 +590,19 @@ void Trainer::save(int64_t at_step) {
 }
 
 void Trainer::run_eval(int64_t at_step) {
-  if (val_batches_.empty()) return;
-  const EvalResult e = evaluate(*model_, *arena_, *uploader_, val_batches_);
-  result_.final_val_loss = e.loss;
-  logger_.write({at_step,
-                 now_seconds(),
-                 {{"val/loss", e.loss},
-                  {"val/ppl", std::exp(e.loss)},
-                  {"val/bits_per_base", e.loss / std::log(2.0)},
-                  {"val/unigram_entropy", result_.val_unigram_entropy}}});
+  if (val_sets_.empty()) return;
+  MetricRecord record{at_step, now_seconds(), {}};
+  for (size_t i = 0; i < val_sets_.size(); ++i) {
+    const ValSet& v = val_sets_[i];
+    const EvalResult e = evaluate(*model_, *arena_, *uploader_, v.batches);
+    if (i == 0) result_.final_val_loss = e.loss;
+    record.scalars[v.metric("loss")] = e.loss;
+    record.scalars[v.metric("ppl")] = std::exp(e.loss);
+    record.scalars[v.metric("bits_per_base")] = e.loss / std::log(2.0);
+    record.scalars[v.metric("unigram_entropy")] = v.unigram_entropy;
+    if (!std::isnan(v.markov_loss)) record.scalars[v.metric("markov_loss")] = v.markov_loss;
+  }
+  logger_.write(record);
 }
 
 void Trainer::log_window() {
@@ -657,7 +728,7 @@ TrainResult Trainer::run() {
                                       model.vocab_size(), largest_micro_batch(batch_options(c_)));
   allocator_calls_logged_ = cuda_allocator_calls().total();
   const WorkProfiling profiling(c_.train.profile);
-  result_.val_unigram_entropy = unigram_entropy(val_batches_);
+  result_.val_unigram_entropy = val_sets_.empty() ? NAN : val_sets_.front().unigram_entropy;
 
   const int64_t last_step =
       c_.train.stop_at_step > 0 ? std::min(c_.train.stop_at_step, c_.train.max_steps) : c_.train.max_steps;
