@@ -58,6 +58,20 @@ else
   record "demo-cuda" FAIL "$(tail -1 "$OUT/demo_cuda.log")"
 fi
 
+# optimizer.eps=0 makes the weights NaN where a gradient is 0 (embeddings of ids the data lacks): on CUDA too
+# the run must stop with an error and write no checkpoint after the good one.
+rm -rf /tmp/nonfinite_cuda
+tiny=(train.device=cuda model.hidden_size=64 model.num_hidden_layers=1 model.intermediate_size=128 train.log_every=1
+      data.max_length=64 batch.tokens=512 train.eval_every=0 checkpoint.save_every=1 schedule.warmup_steps=0
+      run.dir=/tmp/nonfinite_cuda)
+timeout 120 "$STRAND" train --config-name llama_demo "${tiny[@]}" train.max_steps=2 >"$OUT/nonfinite.log" 2>&1
+timeout 120 "$STRAND" train --config-name llama_demo "${tiny[@]}" train.max_steps=4 checkpoint.resume=true \
+  optimizer.eps=0 >>"$OUT/nonfinite.log" 2>&1
+rc=$?
+if [ $rc != 0 ] && grep -q "training diverged" "$OUT/nonfinite.log" && [ ! -e /tmp/nonfinite_cuda/checkpoints/step_3 ] &&
+  [ -e /tmp/nonfinite_cuda/checkpoints/step_2/MANIFEST.json ]; then st=ok; else st=FAIL; fi
+record "nonfinite-cuda" "$st" "exit $rc: $(grep -o 'strand: error: .\{0,90\}' "$OUT/nonfinite.log" | head -1)"
+
 echo
 printf '%-16s %-5s %s\n' step state figures
 for r in "${rows[@]}"; do echo "$r"; done

@@ -118,7 +118,9 @@ TEST_P(CudaDecodeAct, LlamaDecodeForwardMatchesCpu) {
   // activation and cached key adds up over two layers and a head), so they are held against the same CUDA
   // model's full forward over each prefix, which rounds alike.
   const bool bf16 = act() == DType::BF16;
-  const double tol = bf16 ? 2e-2 : 1e-4;
+  // The decode kernel and the prefill's attention round their BF16 sums in different orders: over random
+  // sequences the logits' relative error reaches 2.2e-2 (seed 9278021487212811829), so 3e-2 leaves margin.
+  const double tol = bf16 ? 3e-2 : 1e-4;
   for (const auto& [begin, t] :
        std::vector<std::pair<int64_t, int64_t>>{{0, 5}, {5, 1}, {6, 1}, {7, 1}, {8, 3}}) {
     SCOPED_TRACE(fmt::format("tokens {} .. {}", begin, begin + t - 1));
