@@ -3,6 +3,7 @@
 #include "strand/interop/hf_checkpoint.h"
 #include "strand/models/esm2/model.h"
 
+#include "infer/tiny_esm2.h"
 #include "infer/tiny_llama.h"
 #include "run_strand.h"
 #include "temp_dir.h"
@@ -26,13 +27,7 @@ class InputKindCliTest : public testing::TempDirTest {
     LlamaModel llama(testing::tiny_llama_config());
     llama.init(8);
     interop::save_hf_model(llama, path("llama"));
-    Esm2Config c;
-    c.hidden_size = 16;
-    c.intermediate_size = 32;
-    c.num_layers = 1;
-    c.num_heads = 2;
-    c.max_position_embeddings = 40;
-    Esm2Model esm(c);
+    Esm2Model esm(testing::tiny_esm2_config());
     esm.init(8);
     interop::save_hf_model(esm, path("esm"));
     std::ofstream(path("dna.fa")) << ">chr1\nACGTACGTNN\n>chr2\nGGATTACA\n";

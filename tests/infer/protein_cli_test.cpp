@@ -8,6 +8,7 @@
 
 #include "run_strand.h"
 #include "temp_dir.h"
+#include "tiny_esm2.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -27,13 +28,7 @@ class ProteinCliTest : public testing::TempDirTest {
  protected:
   void SetUp() override {
     TempDirTest::SetUp();
-    Esm2Config c;
-    c.hidden_size = 16;
-    c.intermediate_size = 32;
-    c.num_layers = 2;
-    c.num_heads = 2;
-    c.max_position_embeddings = 40;
-    Esm2Model model(c);
+    Esm2Model model(testing::tiny_esm2_config(2));
     model.init(5);
     interop::save_hf_model(model, path("model"));
     std::ofstream(path("wt.fa")) << ">wt some protein\n" << kWildType << "\n";
