@@ -4,6 +4,7 @@
 #include "strand/train/run_directory.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -79,6 +80,24 @@ TEST_F(RunDirectoryCli, ResumeTrimsTheMetricsLogToTheCheckpointAndDropsCutLines)
   ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
   EXPECT_NE(resumed.out.find("metrics.jsonl: 2 records after it dropped"), std::string::npos) << resumed.out;
   EXPECT_EQ(logged_steps(path("run")), (std::vector<int64_t>{1, 2, 3, 4, 5}));
+}
+
+TEST_F(RunDirectoryCli, TheNextRunRemovesWhatAKilledRunLeftHalfWritten) {
+  const std::string base =
+      "train " + tiny() + "train.max_steps=2 checkpoint.save_every=1 run.dir=" + path("run");
+  ASSERT_EQ(run(base + " train.stop_at_step=1").exit_code, 0);
+  // A pid no process has: a child that has exited.
+  const pid_t child = fork();
+  if (child == 0) _exit(0);
+  waitpid(child, nullptr, 0);
+  const std::string pid = std::to_string(child);
+  std::ofstream(path("run") + "/.config.yaml.tmp." + pid + ".0") << "half";
+  fs::create_directories(path("run") + "/checkpoints/.tmp.step_2." + pid + ".0");
+  // No checkpoint is written this time, so the start's cleanup is what removes them.
+  ASSERT_EQ(run(base + " checkpoint.resume=true checkpoint.save_every=0 checkpoint.at_end=false").exit_code,
+            0);
+  EXPECT_FALSE(fs::exists(path("run") + "/.config.yaml.tmp." + pid + ".0"));
+  EXPECT_FALSE(fs::exists(path("run") + "/checkpoints/.tmp.step_2." + pid + ".0"));
 }
 
 TEST_F(RunDirectoryCli, ResumeWithEveryCheckpointCorruptRefusesAndKeepsThem) {

@@ -3,11 +3,11 @@
 #include "strand/core/error.h"
 #include "strand/core/json.h"
 #include "strand/io/atomic_file.h"
+#include "strand/io/stale_temporaries.h"
 #include "strand/train/metrics.h"
 
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -185,10 +185,6 @@ std::optional<pid_t> parse_leftover_pid(std::string_view name) {
   const int64_t pid = *parse_decimal(fields[1]);
   if (pid <= 0 || pid > std::numeric_limits<pid_t>::max()) return std::nullopt;
   return static_cast<pid_t>(pid);
-}
-
-bool process_running(pid_t pid) {
-  return ::kill(pid, 0) == 0 || errno == EPERM;
 }
 
 // A name a MANIFEST or a caller may use for a file inside the checkpoint directory.
@@ -578,19 +574,26 @@ std::string CheckpointManager::save(int64_t step, const CheckpointContents& cont
   return final_dir.string();
 }
 
+void CheckpointManager::remove_stale_directories() const {
+  std::error_code ec;
+  std::vector<fs::path> leftovers;
+  for (fs::directory_iterator it(root_, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const std::optional<pid_t> pid = parse_leftover_pid(name);
+    if (pid && (*pid == ::getpid() ? !is_in_flight(name) : !io::process_running(*pid)))
+      leftovers.push_back(it->path());
+  }
+  for (const fs::path& path : leftovers) remove_tree_or_warn(path);
+}
+
 void CheckpointManager::prune(const std::string& just_saved) const {
   const fs::path root(root_);
-  std::vector<fs::path> leftovers;
+  remove_stale_directories();
   std::vector<std::pair<int64_t, std::string>> complete;  // (step, name)
   std::error_code ec;
   fs::directory_iterator it(root, ec);
   for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
     const std::string name = it->path().filename().string();
-    if (const std::optional<pid_t> pid = parse_leftover_pid(name)) {
-      const bool stale = *pid == ::getpid() ? !is_in_flight(name) : !process_running(*pid);
-      if (stale) leftovers.push_back(it->path());
-      continue;
-    }
     const std::optional<int64_t> step = parse_step_name(name);
     std::error_code dir_ec;
     if (!step || !it->is_directory(dir_ec)) continue;
@@ -601,7 +604,6 @@ void CheckpointManager::prune(const std::string& just_saved) const {
     warn(fmt::format("{}: cannot list old checkpoints to prune them: {}", root_, ec.message()));
     return;
   }
-  for (const fs::path& path : leftovers) remove_tree_or_warn(path);
 
   if (keep_last_ == 0 || complete.size() <= static_cast<size_t>(keep_last_)) return;
   std::sort(complete.begin(), complete.end(), std::greater<>());

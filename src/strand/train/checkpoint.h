@@ -89,6 +89,10 @@ class CheckpointManager {
   // one skipped is printed to stderr as "strand: skipping incomplete checkpoint <dir>: <file>: <why>".
   std::optional<std::string> newest_complete() const;
 
+  // Removes the stale .tmp.* / .old.* directories (as save's pruning does, above): the next run calls it
+  // when it starts, so that a kill -9 leaves nothing behind for long. Problems are printed, not thrown.
+  void remove_stale_directories() const;
+
   const std::string& root() const { return root_; }
   int64_t keep_last() const { return keep_last_; }
 

@@ -8,6 +8,7 @@
 #include "strand/interop/hf_checkpoint.h"
 #include "strand/io/atomic_file.h"
 #include "strand/io/checkpoint_dir.h"
+#include "strand/io/stale_temporaries.h"
 #include "strand/models/registry.h"
 #include "strand/ops/elementwise.h"
 #include "strand/ops/precision.h"
@@ -410,6 +411,9 @@ void Trainer::check_earlier_outputs() const {
 // leaves no run directory behind): the lock, and run.overwrite's removal.
 void Trainer::claim_run_directory() {
   run_dir_lock_.emplace(c_.run.dir);
+  // What a killed run's writers left: temporary files beside the outputs, temporary checkpoint directories.
+  for (const std::string& dir : {c_.run.dir, c_.export_dir()}) io::remove_stale_temporaries(dir);
+  CheckpointManager(c_.checkpoint_dir(), c_.checkpoint.keep_last).remove_stale_directories();
   if (c_.checkpoint.resume || !c_.run.overwrite) return;
   const std::vector<std::string> earlier = existing_outputs(c_.run_outputs());
   if (earlier.empty()) return;
