@@ -41,4 +41,24 @@ inline RunResult run_strand(const std::vector<std::string>& args, const std::str
   return r;
 }
 
+// Runs the strand binary under script(1), which gives it a pseudo-terminal: what it wrote to either stream,
+// as a terminal shows it, comes back in `out`. REQUIRES: /usr/bin/script (callers skip without it).
+inline RunResult run_strand_on_terminal(const std::vector<std::string>& args,
+                                        const std::string& scratch_dir) {
+  std::string command = "'";
+  command += strand_binary();
+  command += "'";
+  for (const std::string& a : args) command += " '" + a + "'";
+  const std::string log = scratch_dir + "/terminal.log";
+  const std::string run = "/usr/bin/script -qec \"" + command + "\" /dev/null >'" + log + "' 2>&1 </dev/null";
+  const int status = std::system(run.c_str());
+  std::ifstream in(log, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = text.str();
+  return r;
+}
+
 }  // namespace strand::testing

@@ -7,9 +7,7 @@
 #include "run_strand.h"
 #include "temp_dir.h"
 
-#include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
@@ -52,14 +50,9 @@ TEST_F(ProgressCliTest, NothingWhenStderrIsNotATerminal) {
 
 TEST_F(ProgressCliTest, OnATerminalALineRedrawnInPlaceThenErased) {
   if (!std::filesystem::exists("/usr/bin/script")) GTEST_SKIP() << "no script(1) to give strand a terminal";
-  std::string command = fmt::format("'{}'", testing::strand_binary());
-  for (const std::string& a : score_args()) command += fmt::format(" '{}'", a);
-  const std::string log = path("terminal.log");
-  const std::string run =
-      fmt::format("/usr/bin/script -qec \"{}\" /dev/null >'{}' 2>&1 </dev/null", command, log);
-  const int status = std::system(run.c_str());
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << io::read_text(log);
-  const std::string shown = io::read_text(log);
+  const RunResult r = testing::run_strand_on_terminal(score_args(), dir_.string());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const std::string& shown = r.out;
   EXPECT_NE(shown.find("\rstrand score: 1/40 records (2%)"), std::string::npos) << shown;
   // The line is erased before the summary, which starts on a clean line.
   EXPECT_NE(shown.find("\r\x1b[Kstrand score: 40 records, "), std::string::npos) << shown;

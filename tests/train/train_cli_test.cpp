@@ -153,5 +153,16 @@ TEST_F(TrainCli, InitFromTakesTheArchitectureOfItsConfigJson) {
                         "hidden_size is 32 there, 64 configured");
 }
 
+TEST_F(TrainCli, ValidationShowsProgressOnATerminal) {
+  if (!fs::exists("/usr/bin/script")) GTEST_SKIP() << "no script(1) to give strand a terminal";
+  std::vector<std::string> args{"train"};
+  std::istringstream words(tiny() + "train.max_steps=1 data.val_fraction=0.3 run.dir=" + path("run"));
+  for (std::string w; words >> w;) args.push_back(w);
+  const RunResult r = testing::run_strand_on_terminal(args, dir_.string());
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("strand train: validation"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" batches"), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace strand

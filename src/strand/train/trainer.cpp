@@ -2,6 +2,7 @@
 
 #include "strand/core/device_memory.h"
 #include "strand/core/philox.h"
+#include "strand/core/progress.h"
 #include "strand/data/document_sources.h"
 #include "strand/data/lm_batcher.h"
 #include "strand/data/markov_baseline.h"
@@ -190,15 +191,20 @@ struct EvalResult {
   int64_t tokens = 0;
 };
 
+// On a terminal, a progress line while it runs (a whole validation set can take minutes on a CPU).
 EvalResult evaluate(LanguageModel& model, Arena& arena, BatchUploader& uploader,
-                    const std::vector<LMBatch>& batches) {
+                    const std::vector<LMBatch>& batches, const std::string& set_name) {
   LossSums total;
+  Progress progress(fmt::format("strand train: validation{}", set_name.empty() ? "" : " " + set_name),
+                    "batches");
+  progress.set_total(static_cast<int64_t>(batches.size()));
   for (const LMBatch& b : batches) {
     arena.reset();
     const LossSums s = lm_loss(model, arena, uploader.upload(b)).sums;
     total.loss_sum += s.loss_sum;
     total.weight_sum += s.weight_sum;
     total.tokens += s.tokens;
+    progress.advance();
   }
   EvalResult r;
   if (total.weight_sum > 0) r.loss = total.loss_sum / total.weight_sum;
@@ -598,7 +604,7 @@ void Trainer::run_eval(int64_t at_step) {
   MetricRecord record{at_step, now_seconds(), {}};
   for (size_t i = 0; i < val_sets_.size(); ++i) {
     const ValSet& v = val_sets_[i];
-    const EvalResult e = evaluate(*model_, *arena_, *uploader_, v.batches);
+    const EvalResult e = evaluate(*model_, *arena_, *uploader_, v.batches, v.name);
     if (i == 0) result_.final_val_loss = e.loss;
     record.scalars[v.metric("loss")] = e.loss;
     record.scalars[v.metric("ppl")] = std::exp(e.loss);
