@@ -14,23 +14,5 @@ ctest --test-dir "$build" --output-on-failure -j "$jobs" ${label:+-L "$label"} 2
   awk '/^The following tests did not run:/ { skipping = 1; next } skipping && /^\t/ { next } { skipping = 0; print }'
 status=${PIPESTATUS[0]}
 
-awk '
-  /^[0-9]+\/[0-9]+ Test: / { test = $0; sub(/^[0-9]+\/[0-9]+ Test: /, "", test); reason = ""; grab = 0; next }
-  grab { reason = $0; grab = 0; next }
-  /: Skipped$/ { grab = 1; next }
-  /^Skip regular expression found in output/ {
-    if (reason == "") reason = "(no reason given)"
-    n[reason]++
-    suite = test; sub(/\..*/, "", suite)
-    if (index(" " suites[reason] " ", " " suite " ") == 0) suites[reason] = suites[reason] (suites[reason] == "" ? "" : " ") suite
-  }
-  END {
-    for (r in n) {
-      k = split(suites[r], s, " ")
-      list = s[1]; for (i = 2; i <= k && i <= 3; ++i) list = list ", " s[i]
-      if (k > 3) list = list sprintf(" and %d more suites", k - 3)
-      printf "skipped %d: %s (%s)\n", n[r], r, list
-    }
-  }
-' "$build/Testing/Temporary/LastTest.log" 2>/dev/null | sort
+"$(dirname "$0")/skip-reasons.sh" "$build/Testing/Temporary/LastTest.log"
 exit "$status"
