@@ -44,6 +44,13 @@ void run_forward(const ForwardOptions& o) {
     } else if (!causal) {
       batch.labels.fill(kIgnoreIndex);
     }
+    // The model was built for at most max_positions: a longer sequence is refused, as score and generate
+    // refuse it.
+    const int32_t* cu = batch.layout.cu_seqlens.data<int32_t>();
+    for (int64_t i = 0; model->max_positions() > 0 && i < batch.layout.num_seqs(); ++i)
+      STRAND_CHECK(cu[i + 1] - cu[i] <= model->max_positions(),
+                   "sequence {} has {} tokens, more than the model's {} positions (max_position_embeddings)",
+                   i, cu[i + 1] - cu[i], model->max_positions());
   } catch (const Error& e) {
     rethrow_with_context(e, o.inputs);
   }
