@@ -16,7 +16,6 @@
 #include <limits>
 #include <map>
 #include <optional>
-#include <set>
 #include <sstream>
 #include <string_view>
 #include <type_traits>
@@ -872,18 +871,11 @@ std::string resolve_recipe(const std::string& name_or_path, const std::vector<st
     for (const fs::path& candidate : {fs::path(dir) / name_or_path, fs::path(dir) / (name_or_path + ".yaml")})
       if (fs::is_regular_file(candidate, ec)) return candidate.string();
   }
-  std::set<std::string> available;
-  for (const std::string& dir : search_dirs) {
-    if (dir.empty()) continue;
-    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-      if (it->path().extension() == ".yaml" && it->is_regular_file(ec))
-        available.insert(it->path().stem().string());
-    }
-  }
+  const std::vector<RecipeEntry> available = list_recipes(search_dirs);
   const std::string name = shown(name_or_path);
   if (!available.empty()) {
     std::vector<std::string> names;
-    for (const std::string& a : available) names.push_back(printable(a));
+    for (const RecipeEntry& r : available) names.push_back(printable(r.name));
     throw Error(fmt::format("recipe '{}' not found (available: {})", name, join(names, ", ")));
   }
   if (search_dirs.empty())

@@ -19,8 +19,16 @@ using io::TensorStore;
 
 namespace fs = std::filesystem;
 
+std::string hf_config_path(const std::string& dir) {
+  return (fs::path(dir) / "config.json").string();
+}
+
+bool is_hf_model_directory(const std::string& dir) {
+  return fs::exists(hf_config_path(dir));
+}
+
 nlohmann::json read_hf_config(const std::string& dir) {
-  return read_json_file((fs::path(dir) / "config.json").string());
+  return read_json_file(hf_config_path(dir));
 }
 
 namespace {

@@ -53,5 +53,8 @@ void save_hf_model(LanguageModel& model, const std::string& dir, DType weights_d
 
 // Reads DIR/config.json as JSON, with errors naming the file.
 nlohmann::json read_hf_config(const std::string& dir);
+// Whether `dir` is a HF model directory (it holds config.json), and that file's path.
+bool is_hf_model_directory(const std::string& dir);
+std::string hf_config_path(const std::string& dir);
 
 }  // namespace strand::interop

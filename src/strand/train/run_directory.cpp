@@ -37,11 +37,11 @@ RunDirectoryLock::RunDirectoryLock(const std::string& dir) {
                  dir, n > 0 ? std::string(holder, static_cast<size_t>(n)) : std::string("unknown"), path);
     throw Error(fmt::format("{}: cannot lock: {}", path, std::strerror(err)));
   }
+  // The pid only serves a refused run's message: the lock holds whether or not it is written.
   const std::string pid = std::to_string(::getpid());
-  if (::ftruncate(fd_, 0) != 0 ||
-      ::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
-    // The lock holds without the pid; only a refused run's message loses it.
-  }
+  [[maybe_unused]] const bool wrote_pid =
+      ::ftruncate(fd_, 0) == 0 &&
+      ::pwrite(fd_, pid.data(), pid.size(), 0) == static_cast<ssize_t>(pid.size());
 }
 
 RunDirectoryLock::~RunDirectoryLock() {

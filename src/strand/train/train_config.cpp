@@ -1,6 +1,7 @@
 #include "strand/train/train_config.h"
 
 #include "strand/core/json.h"
+#include "strand/interop/hf_checkpoint.h"
 #include "strand/models/registry.h"
 
 #include <fmt/format.h>
@@ -212,10 +213,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool is_hf_directory(const std::string& dir) {
-  return fs::exists(fs::path(dir) / "config.json");
-}
-
 // The recipe a strand checkpoint directory was trained with (its trainer_state.json).
 nlohmann::json checkpoint_recipe(const std::string& dir) {
   const std::string path = (fs::path(dir) / "trainer_state.json").string();
@@ -232,9 +229,9 @@ nlohmann::json checkpoint_recipe(const std::string& dir) {
 
 // model.arch of the model in `init_from`.
 std::string init_from_arch(const std::string& init_from) {
-  if (is_hf_directory(init_from)) {
-    const std::string source = (fs::path(init_from) / "config.json").string();
-    const nlohmann::json config = read_json_file(source);
+  if (interop::is_hf_model_directory(init_from)) {
+    const std::string source = interop::hf_config_path(init_from);
+    const nlohmann::json config = interop::read_hf_config(init_from);
     STRAND_CHECK(config.contains("model_type") && config["model_type"].is_string(), "{}: no model_type",
                  source);
     return model_family_for_hf_type(config["model_type"].get<std::string>(), source).arch();
@@ -254,9 +251,9 @@ bool any_model_field_set(const ConfigSchema& schema) {
 
 // The model.* fields set to describe the model in `init_from` (a HF directory or a strand checkpoint).
 void take_model_from(const std::string& init_from, TrainConfig& config, ConfigSchema& schema) {
-  if (is_hf_directory(init_from)) {
-    const std::string source = (fs::path(init_from) / "config.json").string();
-    config.model_recipe->assign_hf_config(read_json_file(source), source);
+  if (interop::is_hf_model_directory(init_from)) {
+    config.model_recipe->assign_hf_config(interop::read_hf_config(init_from),
+                                          interop::hf_config_path(init_from));
     return;
   }
   nlohmann::json model = checkpoint_recipe(init_from)["model"];

@@ -120,7 +120,7 @@ std::vector<std::string> hf_config_differences(const LanguageModel& there, const
 }
 
 void load_initial_weights(LanguageModel& model, const std::string& from) {
-  if (fs::exists(fs::path(from) / "config.json")) {
+  if (interop::is_hf_model_directory(from)) {
     const auto source = interop::load_hf_model(from);
     STRAND_CHECK(source->arch() == model.arch(), "model.init_from={} holds a {} model, but model.arch is {}",
                  from, source->arch(), model.arch());
@@ -305,6 +305,7 @@ class Trainer {
   double consumed_tokens_ = 0;
   double lr_ = 0;
   int64_t skipped_in_a_row_ = 0;  // consecutive steps whose gradient norm was not finite
+  double grad_norm_ = 0;          // the last update's, read back once by check_update
 
   // Metrics.
   MetricLogger logger_;
@@ -542,7 +543,7 @@ bool Trainer::stop_requested(int64_t last_step) {
 // A skipped update (non-finite gradient norm, decided on the device) left the weights as they were; too many
 // in a row stop the run.
 void Trainer::check_update(int64_t at_step) {
-  const double norm = optimizer_->last_grad_norm();
+  const double norm = grad_norm_ = optimizer_->last_grad_norm();
   if (std::isfinite(norm)) {
     skipped_in_a_row_ = 0;
     return;
@@ -619,7 +620,7 @@ void Trainer::log_window() {
   std::map<std::string, double> metrics = {
       {"train/loss", window_weight_ > 0 ? window_loss_ / window_weight_ : NAN},
       {"train/lr", lr_},
-      {"train/grad_norm", optimizer_->last_grad_norm()},
+      {"train/grad_norm", grad_norm_},
       {"train/tokens_per_s", window_tokens_ / window_time_},
       {"train/step_time_s", window_time_ / static_cast<double>(window_steps_)},
       {"train/consumed_tokens", consumed_tokens_}};
@@ -806,7 +807,7 @@ TrainResult Trainer::run() {
   if (c_.checkpoint.at_end) save(step_);
   logger_.flush();
   if (c_.export_.hf) {
-    check_finite(host_weights(), step_, "export");
+    if (!c_.checkpoint.at_end) check_finite(host_weights(), step_, "export");  // else save() just did
     result_.export_dir = c_.export_dir();
     interop::save_hf_model(model, result_.export_dir, c_.export_.dtype == "bf16" ? DType::BF16 : DType::F32);
     tokenizer_->write_hf_files(result_.export_dir);
